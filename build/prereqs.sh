@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Sets up what TorchSharp and the samples need on a Debian machine. Idempotent; quick when already satisfied.
+#   - libstdc++ with GLIBCXX_3.4.32 (GCC 13+): TorchSharp 0.107's native shim needs it; Debian 12 ships 3.4.30.
+#   - dataset-fashion-mnist: the image sample's data (only when asked with --datasets).
+set -euo pipefail
+
+want_datasets=0
+for arg in "$@"; do
+  case "$arg" in
+    --datasets) want_datasets=1 ;;
+  esac
+done
+
+log() { echo "[prereqs] $*"; }
+
+libstdcxx_path() {
+  local p
+  for p in /lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
+    [[ -e "$p" ]] && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+has_glibcxx_3_4_32() {
+  local lib
+  lib=$(libstdcxx_path) || return 1
+  grep -qa 'GLIBCXX_3\.4\.32' "$lib"
+}
+
+is_debian_bookworm() {
+  [[ -r /etc/os-release ]] && . /etc/os-release && [[ "${ID:-}" == "debian" && "${VERSION_CODENAME:-}" == "bookworm" ]]
+}
+
+# The machine's own Debian mirror, read from its apt sources (never hard-coded in the repo).
+debian_mirror() {
+  local uri=""
+  if [[ -r /etc/apt/sources.list.d/debian.sources ]]; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [[ -z "$uri" && -r /etc/apt/sources.list ]]; then
+    uri=$(awk '$1=="deb" && $0 ~ /bookworm/ && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  echo "$uri"
+}
+
+install_trixie_libstdcxx() {
+  local mirror tmp
+  mirror=$(debian_mirror)
+  if [[ -z "$mirror" ]]; then
+    log "cannot find the Debian mirror in /etc/apt/sources*; install libstdc++6 from Debian trixie by hand."
+    return 1
+  fi
+  tmp=$(mktemp -d); chmod 755 "$tmp"
+  mkdir -p "$tmp/lists/partial"
+  # A temporary sources list: the machine's permanent sources stay untouched.
+  cat > "$tmp/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main
+SRC
+  local opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=/dev/null" -o "Dir::State::Lists=$tmp/lists")
+  log "installing libstdc++6 from Debian trixie (GLIBCXX_3.4.32 for TorchSharp)"
+  DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -qq update
+  DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -y -qq -t trixie install libstdc++6 >/dev/null
+  rm -rf "$tmp"
+}
+
+if has_glibcxx_3_4_32; then
+  log "libstdc++ provides GLIBCXX_3.4.32: ok"
+else
+  if [[ $(id -u) -eq 0 ]] && is_debian_bookworm; then
+    install_trixie_libstdcxx
+    has_glibcxx_3_4_32 || { log "libstdc++ still lacks GLIBCXX_3.4.32 after the install"; exit 1; }
+    log "libstdc++ now provides GLIBCXX_3.4.32"
+  else
+    cat >&2 <<MSG
+[prereqs] TorchSharp 0.107 needs libstdc++ with GLIBCXX_3.4.32 (GCC 13 or newer); this machine's is older.
+[prereqs] Fix: install a newer libstdc++6, e.g. on Debian 12 as root:
+[prereqs]   apt-get install -t trixie libstdc++6   (with trixie in a temporary apt source)
+[prereqs] or on Ubuntu 24.04+/Debian 13+ it is already present.
+MSG
+    exit 1
+  fi
+fi
+
+if [[ $want_datasets -eq 1 ]]; then
+  if [[ -d /usr/share/datasets/fashion-mnist ]] && ls /usr/share/datasets/fashion-mnist/*idx3* >/dev/null 2>&1; then
+    log "dataset-fashion-mnist: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing dataset-fashion-mnist"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install dataset-fashion-mnist >/dev/null
+  else
+    log "the sample needs Debian's dataset-fashion-mnist: run 'apt-get install dataset-fashion-mnist' as root"
+    exit 1
+  fi
+fi
