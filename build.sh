@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's two commands (see README.md):
+#   ./build.sh          set up prerequisites, build, run the main job (the Fashion-MNIST sample)
+#   ./build.sh test     set up prerequisites, build, run the whole test suite; ends with "N passed, N failed"
+# Also: ./build.sh pack (NuGet package into artifacts/), ./build.sh sample [args] (sample with options).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+command="${1:-run}"
+shift || true
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+case "$command" in
+  run)
+    ./build/prereqs.sh --datasets
+    dotnet build Microsoft.ML.MixedPrecision.sln -c Release -v quiet -nologo
+    dotnet run --project samples/AmpQuickstart -c Release --no-build -- "$@"
+    ;;
+  sample)
+    ./build/prereqs.sh --datasets
+    dotnet run --project samples/AmpQuickstart -c Release -- "$@"
+    ;;
+  test)
+    ./build/prereqs.sh
+    exec ./build/run-tests.sh "$@"
+    ;;
+  pack)
+    ./build/prereqs.sh
+    dotnet pack src/Microsoft.ML.MixedPrecision -c Release -o artifacts/packages -nologo
+    ;;
+  *)
+    echo "usage: ./build.sh [run|test|pack|sample]" >&2
+    exit 2
+    ;;
+esac
