@@ -1,0 +1,124 @@
+using System;
+using System.Threading;
+
+namespace Microsoft.ML.MixedPrecision.Training
+{
+    /// <summary>The optimizer the shared training loop uses.</summary>
+    public enum OptimizerKind
+    {
+        /// <summary>AdamW (decoupled weight decay). A good default for from-scratch training.</summary>
+        AdamW,
+        /// <summary>SGD with Nesterov momentum.</summary>
+        SgdMomentum,
+    }
+
+    /// <summary>How the learning rate moves over training (stepped only when the optimizer really stepped).</summary>
+    public enum LearningRateScheduleKind
+    {
+        /// <summary>Constant learning rate.</summary>
+        Constant,
+        /// <summary>Linear warm-up, then cosine decay to zero.</summary>
+        CosineWithWarmup,
+        /// <summary>One-cycle: warm-up to the maximum, then cosine annealing towards zero.</summary>
+        OneCycle,
+    }
+
+    /// <summary>Options every classification trainer of this library shares (image and text).</summary>
+    public abstract class ClassificationTrainerOptionsBase
+    {
+        /// <summary>The label column: a key (from MapValueToKey) with at least two classes. Default "Label".</summary>
+        public string LabelColumnName { get; set; } = "Label";
+
+        /// <summary>Output column of class probabilities, one slot per class named by the class. Default "Score".</summary>
+        public string ScoreColumnName { get; set; } = "Score";
+
+        /// <summary>Output key column of the predicted class, with the label's key values. Default "PredictedLabel".</summary>
+        public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
+
+        /// <summary>Passes over the training data. Default 10.</summary>
+        public int Epochs { get; set; } = 10;
+
+        /// <summary>Samples per optimizer micro-batch. Default 64.</summary>
+        public int BatchSize { get; set; } = 64;
+
+        /// <summary>Peak learning rate. Default 0.002.</summary>
+        public double LearningRate { get; set; } = 0.002;
+
+        /// <summary>Learning-rate schedule. Default <see cref="LearningRateScheduleKind.OneCycle"/>.</summary>
+        public LearningRateScheduleKind LearningRateSchedule { get; set; } = LearningRateScheduleKind.OneCycle;
+
+        /// <summary>Fraction of the optimizer steps spent warming up (CosineWithWarmup and OneCycle). Default 0.15.</summary>
+        public double WarmupFraction { get; set; } = 0.15;
+
+        /// <summary>Optimizer. Default AdamW.</summary>
+        public OptimizerKind Optimizer { get; set; } = OptimizerKind.AdamW;
+
+        /// <summary>Momentum for <see cref="OptimizerKind.SgdMomentum"/>. Default 0.9.</summary>
+        public double Momentum { get; set; } = 0.9;
+
+        /// <summary>Weight decay (decoupled for AdamW). Default 0.05.</summary>
+        public double WeightDecay { get; set; } = 0.05;
+
+        /// <summary>Clip the gradients' global L2 norm to this value; null turns clipping off. Default 5.</summary>
+        public double? GradientClipNorm { get; set; } = 5.0;
+
+        /// <summary>Micro-batches whose gradients are accumulated before one optimizer step. Default 1.</summary>
+        public int GradientAccumulationSteps { get; set; } = 1;
+
+        /// <summary>Validation data (same schema as the training data). When null, <see cref="ValidationSetFraction"/> is held out.</summary>
+        public IDataView ValidationSet { get; set; }
+
+        /// <summary>Fraction of the training data held out for validation when no <see cref="ValidationSet"/> is given (0 = none). Default 0.1.</summary>
+        public double ValidationSetFraction { get; set; } = 0.1;
+
+        /// <summary>Stop when validation accuracy has not improved by <see cref="EarlyStoppingMinDelta"/> for this many epochs; null = never. Default null.</summary>
+        public int? EarlyStoppingPatience { get; set; }
+
+        /// <summary>Smallest validation-accuracy gain that counts as an improvement. Default 0.001.</summary>
+        public double EarlyStoppingMinDelta { get; set; } = 0.001;
+
+        /// <summary>Keep the weights of the epoch with the best validation accuracy (when there is validation data). Default true.</summary>
+        public bool RestoreBestWeights { get; set; } = true;
+
+        /// <summary>Random seed for initialization, shuffling and augmentation; null takes one from the MLContext's seed.</summary>
+        public int? Seed { get; set; }
+
+        /// <summary>Optional path of a TorchSharp weights file (Module.save) to start from instead of random weights.</summary>
+        public string InitialWeightsPath { get; set; }
+
+        /// <summary>Called with progress every <see cref="MetricsEveryBatches"/> batches and at each epoch's end.</summary>
+        public Action<TrainingMetrics> MetricsCallback { get; set; }
+
+        /// <summary>How often <see cref="MetricsCallback"/> hears about batches. Default 20.</summary>
+        public int MetricsEveryBatches { get; set; } = 20;
+
+        /// <summary>Stops training cleanly (the fit throws <see cref="OperationCanceledException"/>).</summary>
+        public CancellationToken CancellationToken { get; set; }
+
+        internal virtual void Validate()
+        {
+            Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name the label column");
+            Check(!string.IsNullOrWhiteSpace(ScoreColumnName), nameof(ScoreColumnName), "must name the score column");
+            Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), "must name the predicted label column");
+            Check(Epochs > 0, nameof(Epochs), $"must be positive (was {Epochs})");
+            Check(BatchSize > 0, nameof(BatchSize), $"must be positive (was {BatchSize})");
+            Check(LearningRate > 0 && !double.IsInfinity(LearningRate), nameof(LearningRate), $"must be positive (was {LearningRate})");
+            Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), $"must be in [0, 1) (was {WarmupFraction})");
+            Check(WeightDecay >= 0, nameof(WeightDecay), $"must not be negative (was {WeightDecay})");
+            Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), $"must be in [0, 1) (was {Momentum})");
+            Check(GradientClipNorm is null || GradientClipNorm > 0, nameof(GradientClipNorm), $"must be positive or null (was {GradientClipNorm})");
+            Check(GradientAccumulationSteps > 0, nameof(GradientAccumulationSteps), $"must be positive (was {GradientAccumulationSteps})");
+            Check(ValidationSetFraction >= 0 && ValidationSetFraction < 1, nameof(ValidationSetFraction), $"must be in [0, 1) (was {ValidationSetFraction})");
+            Check(EarlyStoppingPatience is null || EarlyStoppingPatience > 0, nameof(EarlyStoppingPatience), "must be positive or null");
+            Check(MetricsEveryBatches > 0, nameof(MetricsEveryBatches), "must be positive");
+            Check(InitialWeightsPath is null || System.IO.File.Exists(InitialWeightsPath), nameof(InitialWeightsPath),
+                $"names a file that does not exist ('{InitialWeightsPath}')");
+        }
+
+        protected static void Check(bool condition, string option, string problem)
+        {
+            if (!condition)
+                throw new ArgumentOutOfRangeException(option, $"Option {option} {problem}.");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using System;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Training
+{
+    /// <summary>
+    /// In-memory training examples the shared loop draws batches from. <see cref="CreateBatch"/> runs on the prefetch
+    /// worker (managed code only: gather, augment); <see cref="ToTensors"/> runs on the training thread (one copy into
+    /// native memory), so the math never waits for data preparation.
+    /// </summary>
+    internal interface ITrainingData
+    {
+        int Count { get; }
+
+        /// <summary>Class index (0-based) of every example.</summary>
+        long[] Labels { get; }
+
+        /// <summary>Gathers the examples at <paramref name="indices"/> into a host batch, augmenting when asked.</summary>
+        HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment);
+
+        /// <summary>The network input for a host batch, on <paramref name="device"/>.</summary>
+        Tensor ToTensors(HostBatch batch, Device device);
+    }
+
+    /// <summary>A batch prepared on the host: the data's own payload plus the class indices.</summary>
+    internal sealed class HostBatch
+    {
+        public HostBatch(object payload, long[] labels)
+        {
+            Payload = payload;
+            Labels = labels;
+        }
+
+        public object Payload { get; }
+        public long[] Labels { get; }
+        public int Count => Labels.Length;
+    }
+}

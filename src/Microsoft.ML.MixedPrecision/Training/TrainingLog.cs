@@ -1,0 +1,48 @@
+using System;
+using System.Linq;
+using System.Reflection;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.MixedPrecision.Training
+{
+    /// <summary>
+    /// Progress messages into ML.NET's own log channel (<c>mlContext.Log</c>), plus ML.NET's cancellation signal.
+    /// </summary>
+    internal sealed class TrainingLog : IDisposable
+    {
+        private readonly IHost _host;
+        private readonly IChannel _channel;
+        private readonly PropertyInfo _isCanceled;
+
+        public TrainingLog(MLContext mlContext, string componentName)
+        {
+            _host = ((IHostEnvironment)mlContext).Register(componentName);
+            _channel = _host.Start("Training");
+            // ML.NET 5 keeps MLContext.CancelExecution() and ICancelable internal (AutoML and Model Builder call it);
+            // read the host's flag through its interface so their cancellation stops our training too.
+            var cancelable = _host.GetType().GetInterfaces().FirstOrDefault(i => i.Name == "ICancelable");
+            _isCanceled = cancelable?.GetProperty("IsCanceled");
+        }
+
+        public bool IsCanceled
+        {
+            get
+            {
+                try
+                {
+                    return _isCanceled != null && (bool)_isCanceled.GetValue(_host);
+                }
+                catch (TargetInvocationException)
+                {
+                    return false;
+                }
+            }
+        }
+
+        public void Info(string message) => _channel.Info(MessageSensitivity.None, message);
+
+        public void Warning(string message) => _channel.Warning(MessageSensitivity.None, message);
+
+        public void Dispose() => _channel.Dispose();
+    }
+}
