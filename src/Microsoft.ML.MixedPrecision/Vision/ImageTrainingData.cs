@@ -1,0 +1,95 @@
+using System;
+using Microsoft.ML.MixedPrecision.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Vision
+{
+    /// <summary>
+    /// Decoded, resized images held as 8-bit planar CHW pixels (a quarter of float32's memory). Batches are gathered and
+    /// augmented (random shift, horizontal flip) on the prefetch worker; the training thread only copies and scales.
+    /// </summary>
+    internal sealed class ImageTrainingData : ITrainingData
+    {
+        private readonly byte[] _pixels;
+        private readonly int _channels, _height, _width, _imageSize;
+        private readonly int _shift;
+        private readonly bool _flip;
+
+        public ImageTrainingData(byte[] pixels, long[] labels, int channels, int height, int width, int shiftPixels, bool horizontalFlip)
+        {
+            _channels = channels;
+            _height = height;
+            _width = width;
+            _imageSize = channels * height * width;
+            if (pixels.Length != (long)labels.Length * _imageSize)
+                throw new ArgumentException("Pixel buffer and label count disagree.");
+            _pixels = pixels;
+            Labels = labels;
+            _shift = shiftPixels;
+            _flip = horizontalFlip;
+        }
+
+        public int Count => Labels.Length;
+        public long[] Labels { get; }
+        public int Channels => _channels;
+        public int Height => _height;
+        public int Width => _width;
+
+        public HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        {
+            var batch = new byte[indices.Length * _imageSize];
+            var labels = new long[indices.Length];
+            for (int b = 0; b < indices.Length; b++)
+            {
+                int index = indices[b];
+                labels[b] = Labels[index];
+                var source = new ReadOnlySpan<byte>(_pixels, index * _imageSize, _imageSize);
+                var target = new Span<byte>(batch, b * _imageSize, _imageSize);
+                if (!augment || (_shift == 0 && !_flip))
+                {
+                    source.CopyTo(target);
+                    continue;
+                }
+                int dx = _shift == 0 ? 0 : random.Next(-_shift, _shift + 1);
+                int dy = _shift == 0 ? 0 : random.Next(-_shift, _shift + 1);
+                bool flip = _flip && random.Next(2) == 1;
+                ShiftAndFlip(source, target, dx, dy, flip);
+            }
+            return new HostBatch(batch, labels);
+        }
+
+        public Tensor ToTensors(HostBatch batch, Device device)
+        {
+            var bytes = (byte[])batch.Payload;
+            using var raw = tensor(bytes, new long[] { batch.Count, _channels, _height, _width });
+            using var onDevice = raw.to(device);
+            return onDevice.to(ScalarType.Float32).div_(255f);
+        }
+
+        /// <summary>Pads by zeros and crops (a shift by dx, dy), optionally mirrored left-right, per channel plane.</summary>
+        private void ShiftAndFlip(ReadOnlySpan<byte> source, Span<byte> target, int dx, int dy, bool flip)
+        {
+            target.Clear();
+            int plane = _height * _width;
+            for (int c = 0; c < _channels; c++)
+            {
+                for (int y = 0; y < _height; y++)
+                {
+                    int sy = y + dy;
+                    if (sy < 0 || sy >= _height)
+                        continue;
+                    int rowTarget = c * plane + y * _width;
+                    int rowSource = c * plane + sy * _width;
+                    for (int x = 0; x < _width; x++)
+                    {
+                        int sx = (flip ? _width - 1 - x : x) + dx;
+                        if (sx < 0 || sx >= _width)
+                            continue;
+                        target[rowTarget + x] = source[rowSource + sx];
+                    }
+                }
+            }
+        }
+    }
+}
