@@ -1,0 +1,78 @@
+using System;
+using Microsoft.ML.MixedPrecision.Onnx.Proto;
+using Microsoft.ML.MixedPrecision.Vision;
+
+namespace Microsoft.ML.MixedPrecision.Onnx
+{
+    /// <summary>
+    /// Exports a trained <see cref="ResNet"/> as an FP32 ONNX graph: input float [batch, C, H, W] pixels in [0, 1]
+    /// (normalization is inside the graph), value <c>logitsName</c> float [batch, classes]. The caller appends its own
+    /// head (Softmax, ArgMax, label mapping) and declares the outputs.
+    /// </summary>
+    internal static class ImageClassifierOnnx
+    {
+        /// <summary>Name of the symbolic batch dimension when <c>symbolicBatch</c> is set.</summary>
+        public const string BatchDimName = "N";
+
+        /// <summary>
+        /// Builds the graph. The batch dimension is fixed at 1, or symbolic <see cref="BatchDimName"/> when
+        /// <paramref name="symbolicBatch"/> is set. The model is exported in eval mode; its training mode is restored.
+        /// </summary>
+        public static OnnxGraphBuilder Build(ResNet model, int channels, int height, int width, string inputName,
+            out string logitsName, bool symbolicBatch = false)
+        {
+            if (model is null)
+                throw new ArgumentNullException(nameof(model));
+            if (string.IsNullOrEmpty(inputName))
+                throw new ArgumentException("An input name is required.", nameof(inputName));
+            if (channels != model.InputChannels)
+                throw new ArgumentException($"The model takes {model.InputChannels} channels, not {channels}.", nameof(channels));
+            if (height <= 0 || width <= 0)
+                throw new ArgumentOutOfRangeException(nameof(height), "Image height and width must be positive.");
+
+            var graph = new OnnxGraphBuilder(model.Architecture.ToString());
+            graph.AddMetadata("architecture", model.Architecture.ToString());
+            graph.AddMetadata("classes", model.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            graph.AddInput(inputName, TensorProto.Types.DataType.Float, new long?[] { Batch(symbolicBatch), channels, height, width },
+                BatchNames(symbolicBatch));
+
+            bool wasTraining = model.training;
+            model.eval(); // BatchNorm must be read as its running statistics.
+            try
+            {
+                logitsName = model.ExportOnnx(graph, inputName);
+            }
+            finally
+            {
+                if (wasTraining)
+                    model.train();
+            }
+            return graph;
+        }
+
+        /// <summary>
+        /// Appends Softmax over the class axis of <paramref name="logitsName"/> and declares it as graph output
+        /// <paramref name="outputName"/>, float [batch, classes].
+        /// </summary>
+        public static string AddSoftmaxOutput(OnnxGraphBuilder graph, string logitsName, int numClasses, string outputName,
+            bool symbolicBatch = false)
+        {
+            string probs = OnnxLayerExport.Softmax(graph, logitsName, axis: 1, outputName: outputName);
+            graph.AddOutput(probs, TensorProto.Types.DataType.Float, new long?[] { Batch(symbolicBatch), numClasses }, BatchNames(symbolicBatch));
+            return probs;
+        }
+
+        /// <summary>Convenience: the whole classifier with a Softmax output, serialized.</summary>
+        public static byte[] ExportWithSoftmax(ResNet model, int height, int width, string inputName, string outputName,
+            bool symbolicBatch = false)
+        {
+            OnnxGraphBuilder graph = Build(model, model.InputChannels, height, width, inputName, out string logits, symbolicBatch);
+            AddSoftmaxOutput(graph, logits, model.NumClasses, outputName, symbolicBatch);
+            return graph.ToBytes();
+        }
+
+        private static long? Batch(bool symbolic) => symbolic ? (long?)null : 1L;
+
+        private static string[] BatchNames(bool symbolic) => symbolic ? new[] { BatchDimName } : null;
+    }
+}

@@ -1,0 +1,76 @@
+using System;
+using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Vision
+{
+    /// <summary>
+    /// ResNet basic block: two 3×3 conv + BatchNorm, ReLU in between, plus an identity shortcut, or a 1×1 strided
+    /// conv + BatchNorm shortcut when the shape changes.
+    /// </summary>
+    internal sealed class BasicBlock : nn.Module<Tensor, Tensor>, IOnnxExportable
+    {
+        // Field names are the state_dict keys (torchvision's, so checkpoints read naturally).
+        private readonly Conv2d conv1;
+        private readonly BatchNorm2d bn1;
+        private readonly Conv2d conv2;
+        private readonly BatchNorm2d bn2;
+        private readonly Sequential downsample;
+
+        public BasicBlock(long inChannels, long outChannels, long stride) : base(nameof(BasicBlock))
+        {
+            if (inChannels <= 0 || outChannels <= 0 || stride <= 0)
+                throw new ArgumentOutOfRangeException(nameof(stride), "Channel counts and stride must be positive.");
+            // No conv bias: the BatchNorm right after carries the shift.
+            conv1 = nn.Conv2d(inChannels, outChannels, kernel_size: 3, stride: stride, padding: 1, bias: false);
+            bn1 = nn.BatchNorm2d(outChannels);
+            conv2 = nn.Conv2d(outChannels, outChannels, kernel_size: 3, stride: 1, padding: 1, bias: false);
+            bn2 = nn.BatchNorm2d(outChannels);
+            if (stride != 1 || inChannels != outChannels)
+            {
+                downsample = nn.Sequential(
+                    ("0", nn.Conv2d(inChannels, outChannels, kernel_size: 1, stride: stride, bias: false)),
+                    ("1", nn.BatchNorm2d(outChannels)));
+            }
+            RegisterComponents();
+        }
+
+        /// <summary>The BatchNorm closing the residual branch (zeroed by zero-init-residual).</summary>
+        internal BatchNorm2d LastNorm => bn2;
+
+        public override Tensor forward(Tensor input)
+        {
+            using var c1 = conv1.forward(input);
+            using var b1 = bn1.forward(c1);
+            using var r1 = nn.functional.relu(b1);
+            using var c2 = conv2.forward(r1);
+            using var b2 = bn2.forward(c2);
+            // Under CPU autocast both branches come out of conv + BatchNorm in bfloat16, so the add stays bfloat16.
+            // Without autocast everything is FP32. Out of place: in-place add would silently downcast a mixed pair.
+            Tensor shortcut = downsample is null ? input : downsample.forward(input);
+            try
+            {
+                using var sum = b2 + shortcut;
+                return nn.functional.relu(sum);
+            }
+            finally
+            {
+                if (!ReferenceEquals(shortcut, input))
+                    shortcut.Dispose();
+            }
+        }
+
+        public string ExportOnnx(OnnxGraphBuilder graph, string input)
+        {
+            string x = OnnxLayerExport.Conv2d(graph, conv1, input);
+            x = OnnxLayerExport.BatchNorm2d(graph, bn1, x);
+            x = OnnxLayerExport.Relu(graph, x);
+            x = OnnxLayerExport.Conv2d(graph, conv2, x);
+            x = OnnxLayerExport.BatchNorm2d(graph, bn2, x);
+            string shortcut = downsample is null ? input : OnnxLayerExport.Module(graph, downsample, input);
+            return OnnxLayerExport.Relu(graph, OnnxLayerExport.Add(graph, x, shortcut));
+        }
+    }
+}

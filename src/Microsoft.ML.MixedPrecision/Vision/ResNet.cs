@@ -1,0 +1,145 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Vision
+{
+    /// <summary>
+    /// Residual image classifier. Input: pixels in [0, 1], planar [N, C, H, W], FP32. Output: logits [N, classes].
+    /// The per-channel input normalization is the first layer, so it is trained, saved and exported with the weights.
+    /// </summary>
+    internal sealed class ResNet : nn.Module<Tensor, Tensor>, IOnnxExportable
+    {
+        private readonly InputNormalization normalize;
+        private readonly Conv2d conv1;
+        private readonly BatchNorm2d bn1;
+        private readonly MaxPool2d maxpool; // ResNet18 only; null for ResNetSmall.
+        private readonly ModuleList<BasicBlock> blocks;
+        private readonly AdaptiveAvgPool2d avgpool;
+        private readonly Linear fc;
+
+        public ResNet(int inputChannels, int numClasses, ResNetArchitecture architecture, bool zeroInitResidual = false)
+            : base(architecture.ToString())
+        {
+            if (inputChannels <= 0)
+                throw new ArgumentOutOfRangeException(nameof(inputChannels));
+            if (numClasses < 2)
+                throw new ArgumentOutOfRangeException(nameof(numClasses), "A classifier needs at least two classes.");
+
+            InputChannels = inputChannels;
+            NumClasses = numClasses;
+            Architecture = architecture;
+
+            int[] widths;
+            int[] depths;
+            normalize = new InputNormalization(inputChannels);
+            switch (architecture)
+            {
+                case ResNetArchitecture.ResNetSmall:
+                    // Small images: keep full resolution in the stem (28×28 → 28/14/7 over the three stages).
+                    // Widths are multiples of 32 so bfloat16 GEMM kernels run at full vector width.
+                    widths = new[] { 32, 64, 128 };
+                    depths = new[] { 2, 2, 2 };
+                    conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 3, stride: 1, padding: 1, bias: false);
+                    break;
+                case ResNetArchitecture.ResNet18:
+                    widths = new[] { 64, 128, 256, 512 };
+                    depths = new[] { 2, 2, 2, 2 };
+                    conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 7, stride: 2, padding: 3, bias: false);
+                    maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown ResNet architecture.");
+            }
+            bn1 = nn.BatchNorm2d(widths[0]);
+
+            var blockList = new List<BasicBlock>();
+            int inWidth = widths[0];
+            for (int stage = 0; stage < widths.Length; stage++)
+            {
+                for (int b = 0; b < depths[stage]; b++)
+                {
+                    int stride = stage > 0 && b == 0 ? 2 : 1;
+                    blockList.Add(new BasicBlock(inWidth, widths[stage], stride));
+                    inWidth = widths[stage];
+                }
+            }
+            blocks = nn.ModuleList(blockList.ToArray());
+            avgpool = nn.AdaptiveAvgPool2d(1);
+            FeatureCount = inWidth;
+            fc = nn.Linear(inWidth, numClasses);
+
+            RegisterComponents();
+            InitializeWeights(blockList, zeroInitResidual);
+        }
+
+        public ResNetArchitecture Architecture { get; }
+        public int InputChannels { get; }
+        public int NumClasses { get; }
+
+        /// <summary>Width of the pooled feature vector fed to the linear head.</summary>
+        public int FeatureCount { get; }
+
+        /// <summary>
+        /// dtype of the stem convolution's output in the latest forward: bfloat16 when the forward ran under CPU
+        /// autocast, float32 otherwise. Lets training code check that mixed precision is really in effect.
+        /// </summary>
+        public ScalarType? LastActivationDType { get; private set; }
+
+        /// <summary>Per-channel input normalization (default mean 0.5, std 0.5, on [0, 1] pixels).</summary>
+        public void SetInputNormalization(float[] mean, float[] std) => normalize.Set(mean, std);
+
+        public (float[] Mean, float[] Std) GetInputNormalization() => normalize.Get();
+
+        public override Tensor forward(Tensor input)
+        {
+            if (input.dim() != 4)
+                throw new ArgumentException($"Expected [N, C, H, W] input, got {input.dim()} dimensions.", nameof(input));
+            using var scope = torch.NewDisposeScope();
+            Tensor x = normalize.forward(input);
+            x = conv1.forward(x);
+            LastActivationDType = x.dtype;
+            x = nn.functional.relu(bn1.forward(x));
+            if (maxpool is not null)
+                x = maxpool.forward(x);
+            foreach (BasicBlock block in blocks)
+                x = block.forward(x);
+            // flatten rather than view: the pooled tensor may be channels_last.
+            x = avgpool.forward(x).flatten(1);
+            return fc.forward(x).MoveToOuterDisposeScope();
+        }
+
+        public string ExportOnnx(OnnxGraphBuilder graph, string input)
+        {
+            string x = normalize.ExportOnnx(graph, input);
+            x = OnnxLayerExport.Conv2d(graph, conv1, x);
+            x = OnnxLayerExport.BatchNorm2d(graph, bn1, x);
+            x = OnnxLayerExport.Relu(graph, x);
+            if (maxpool is not null)
+                x = OnnxLayerExport.MaxPool2d(graph, maxpool, x);
+            foreach (BasicBlock block in blocks)
+                x = block.ExportOnnx(graph, x);
+            x = OnnxLayerExport.AdaptiveAvgPool2d(graph, avgpool, x);
+            x = OnnxLayerExport.Flatten(graph, x);
+            return OnnxLayerExport.Linear(graph, fc, x);
+        }
+
+        private void InitializeWeights(IEnumerable<BasicBlock> blockList, bool zeroInitResidual)
+        {
+            // torchvision's scheme: He-normal (fan_out) convolutions, BatchNorm gamma 1 / beta 0 (TorchSharp's default),
+            // default Linear init. Optionally start each residual branch at zero so blocks begin as identities.
+            using var noGrad = torch.no_grad();
+            foreach (Conv2d conv in modules().OfType<Conv2d>())
+                nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+            if (zeroInitResidual)
+            {
+                foreach (BasicBlock block in blockList)
+                    nn.init.zeros_(block.LastNorm.weight);
+            }
+        }
+    }
+}
