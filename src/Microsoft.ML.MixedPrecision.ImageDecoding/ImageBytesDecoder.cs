@@ -1,0 +1,108 @@
+using System;
+using System.IO;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms;
+using Microsoft.ML.Transforms.Image;
+
+namespace Microsoft.ML.MixedPrecision.ImageDecoding
+{
+    /// <summary>Input row of the decoding step: the encoded bytes (PNG, JPEG, BMP, GIF, WebP, ...).</summary>
+    public sealed class EncodedImageRow
+    {
+        /// <summary>Read from the column <see cref="ImageBytesDecoder.InputColumnName"/> (variable-length Vector&lt;Byte&gt;).</summary>
+        [ColumnName(ImageBytesDecoder.InputColumnName)]
+        [VectorType]
+        public byte[] Bytes;
+    }
+
+    /// <summary>Output row of the decoding step: the decoded image (any size; later stock steps resize it).</summary>
+    public sealed class DecodedImageRow
+    {
+        [ColumnName(ImageBytesDecoder.OutputColumnName)]
+        [AnySizeImageType]
+        public MLImage Image;
+
+        // One instance lives per cursor (ML.NET's CustomMapping creates it once per set of getters and calls the
+        // mapping once per row it serves), so this counts the rows this cursor has decoded. Not a column.
+        private long _rowsDecoded;
+
+        internal long NextRowIndex() => _rowsDecoded++;
+    }
+
+    /// <summary>
+    /// Decodes encoded image bytes into an <see cref="MLImage"/>. Saved in a model .zip as a CustomMapping with
+    /// contract <see cref="ContractName"/> and this assembly's name; <c>mlContext.Model.Load</c> loads and registers
+    /// the assembly itself (no <c>ComponentCatalog.RegisterAssembly</c> call by the consumer is needed), provided the
+    /// assembly can be resolved (the consumer references the Microsoft.ML.MixedPrecision.ImageDecoding package).
+    /// </summary>
+    public static class ImageBytesDecoder
+    {
+        public const string ContractName = "Microsoft.ML.MixedPrecision.DecodeImageBytes.v1";
+
+        /// <summary>Fixed input column of the step (CustomMapping saves no column names): the pipeline copies the user's bytes column here.</summary>
+        public const string InputColumnName = "MixedPrecision.ImageBytes";
+
+        /// <summary>Fixed output column of the step (ImageDataViewType of unknown size).</summary>
+        public const string OutputColumnName = "MixedPrecision.DecodedImage";
+
+        /// <summary>The estimator of the decoding step (a stock CustomMappingEstimator with our contract).</summary>
+        public static CustomMappingEstimator<EncodedImageRow, DecodedImageRow> CreateEstimator(MLContext mlContext)
+        {
+            if (mlContext == null)
+                throw new ArgumentNullException(nameof(mlContext));
+            return mlContext.Transforms.CustomMapping<EncodedImageRow, DecodedImageRow>(Decode, ContractName);
+        }
+
+        /// <summary>The mapping. A static method of this assembly, so ML.NET records this assembly's name in the .zip.</summary>
+        public static void Decode(EncodedImageRow input, DecodedImageRow output)
+        {
+            long row = output.NextRowIndex();
+            // The image of the previous row is ours to release (ResizeImages may have released it already; Dispose is idempotent).
+            output.Image?.Dispose();
+            output.Image = null;
+
+            byte[] bytes = input.Bytes;
+            if (bytes == null || bytes.Length == 0)
+                throw new InvalidOperationException(Describe(row, bytes) + "the value is empty.");
+            try
+            {
+                output.Image = MLImage.CreateFromStream(new MemoryStream(bytes, writable: false));
+            }
+            catch (Exception e) when (e is ArgumentException || e is InvalidOperationException || e is NotSupportedException)
+            {
+                throw new InvalidDataException(Describe(row, bytes) + "the bytes are not an image format SkiaSharp can decode (" + e.Message + ").", e);
+            }
+        }
+
+        private static string Describe(long row, byte[] bytes)
+        {
+            string head = bytes == null ? "" : BitConverter.ToString(bytes, 0, Math.Min(8, bytes.Length));
+            return $"Could not decode the image in column '{InputColumnName}' (the pipeline's copy of the model's image-bytes input column) " +
+                   $"at row {row} (0-based, in the order this cursor read the rows; {bytes?.Length ?? 0} bytes" +
+                   (head.Length > 0 ? ", starting " + head : "") + "): ";
+        }
+    }
+
+    /// <summary>
+    /// Marks an <see cref="MLImage"/> field as an image column of unknown size (<c>new ImageDataViewType()</c>, the type
+    /// <c>LoadImages</c> produces). ML.NET 5.0.1's parameterless <c>[ImageType]</c> cannot do this: it registers
+    /// <c>ImageDataViewType(0, 0)</c>, which throws. A CustomMapping's column types come from attributes only (no schema
+    /// definition is saved), so the decoded column needs an attribute that yields the unknown-size type.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Field | AttributeTargets.Property)]
+    public sealed class AnySizeImageTypeAttribute : DataViewTypeAttribute
+    {
+        public override bool Equals(DataViewTypeAttribute other) => other is AnySizeImageTypeAttribute;
+
+        public override int GetHashCode() => typeof(AnySizeImageTypeAttribute).GetHashCode();
+
+        public override void Register() => DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage), this);
+    }
+
+    /// <summary>Found by <c>mlContext.Model.Load</c> through its contract name.</summary>
+    [CustomMappingFactoryAttribute(ImageBytesDecoder.ContractName)]
+    public sealed class ImageBytesDecoderFactory : CustomMappingFactory<EncodedImageRow, DecodedImageRow>
+    {
+        public override Action<EncodedImageRow, DecodedImageRow> GetMapping() => ImageBytesDecoder.Decode;
+    }
+}
