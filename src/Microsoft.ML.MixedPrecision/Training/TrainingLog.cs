@@ -14,9 +14,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly IChannel _channel;
         private readonly PropertyInfo _isCanceled;
 
-        public TrainingLog(MLContext mlContext, string componentName)
+        public TrainingLog(IHostEnvironment environment, string componentName)
         {
-            _host = ((IHostEnvironment)mlContext).Register(componentName);
+            _host = environment.Register(componentName);
             _channel = _host.Start("Training");
             // ML.NET 5 keeps MLContext.CancelExecution() and ICancelable internal (AutoML and Model Builder call it);
             // read the host's flag through its interface so their cancellation stops our training too.
@@ -38,6 +38,9 @@ namespace Microsoft.ML.MixedPrecision.Training
                 }
             }
         }
+
+        /// <summary>A seed drawn from the MLContext's random source (reproducible with <c>new MLContext(seed)</c>).</summary>
+        public int NewSeed() => _host.Rand.Next();
 
         public void Info(string message) => _channel.Info(MessageSensitivity.None, message);
 

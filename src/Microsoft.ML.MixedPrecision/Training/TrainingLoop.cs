@@ -29,7 +29,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             _log = log;
         }
 
-        public TrainingSummary Run(Module model, ITrainingData train, ITrainingData validation, int seed)
+        public TrainingSummary Run(Module model, ITrainingData train, ITrainingData validation, int seed, Func<string> activationProbe = null)
         {
             var total = Stopwatch.StartNew();
             var random = new Random(seed);
@@ -57,6 +57,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             bool stoppedEarly = false;
             Dictionary<string, Tensor> bestWeights = null;
             double samplesPerSecondSum = 0;
+            string observedActivation = null;
 
             // Running sums stay on the device: reading them is a host sync, done only when reporting.
             using var lossSum = zeros(1, ScalarType.Float64, device: _device).DetachFromDisposeScope();
@@ -89,6 +90,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                                     logits = model.forward(input);
                                     loss = nn.functional.cross_entropy(logits, target);
                                 }
+                                if (batchIndex == 0)
+                                    observedActivation = activationProbe?.Invoke();
                                 _precision.Backward(accumulation > 1 ? loss / accumulation : loss);
 
                                 using (no_grad())
@@ -192,6 +195,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 FinalLossScale = _precision.LossScale,
                 MeanSamplesPerSecond = epochs.Count == 0 ? 0 : samplesPerSecondSum / epochs.Count,
                 Elapsed = total.Elapsed,
+                ObservedActivationType = observedActivation,
                 Epochs = epochs,
             };
         }

@@ -17,6 +17,8 @@ namespace Microsoft.ML.MixedPrecision.Training
         public double FinalLossScale { get; init; }
         public double MeanSamplesPerSecond { get; init; }
         public TimeSpan Elapsed { get; init; }
+        /// <summary>The dtype the network's first layer produced in the last training forward pass (BFloat16 under bf16 autocast).</summary>
+        public string ObservedActivationType { get; init; }
         /// <summary>The metrics reported at the end of each epoch.</summary>
         public IReadOnlyList<TrainingMetrics> Epochs { get; init; }
     }

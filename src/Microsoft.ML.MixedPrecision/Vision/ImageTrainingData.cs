@@ -36,6 +36,19 @@ namespace Microsoft.ML.MixedPrecision.Vision
         public int Height => _height;
         public int Width => _width;
 
+        /// <summary>A view over some of the examples (copied), keeping the augmentation settings.</summary>
+        public ImageTrainingData Subset(int[] indices)
+        {
+            var pixels = new byte[(long)indices.Length * _imageSize];
+            var labels = new long[indices.Length];
+            for (int i = 0; i < indices.Length; i++)
+            {
+                Buffer.BlockCopy(_pixels, indices[i] * _imageSize, pixels, i * _imageSize, _imageSize);
+                labels[i] = Labels[indices[i]];
+            }
+            return new ImageTrainingData(pixels, labels, _channels, _height, _width, _shift, _flip);
+        }
+
         public HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
         {
             var batch = new byte[indices.Length * _imageSize];

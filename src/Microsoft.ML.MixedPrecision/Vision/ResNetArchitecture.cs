@@ -3,6 +3,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// <summary>The residual network layouts the image classifier can train.</summary>
     public enum ResNetArchitecture
     {
+        /// <summary>Chosen from the image size: <see cref="ResNetSmall"/> up to 64 pixels, <see cref="ResNet18"/> above.</summary>
+        Auto = -1,
+
         /// <summary>
         /// For small images (about 28 to 64 pixels, e.g. Fashion-MNIST, CIFAR): a 3×3 stem without max pooling and three
         /// stages of two basic blocks (32, 64, 128 channels; stride 2 at stages 2 and 3). About 0.7 M parameters.

@@ -1,0 +1,27 @@
+using System.Collections.Generic;
+using Microsoft.ML.MixedPrecision.Training;
+
+namespace Microsoft.ML.MixedPrecision.Vision
+{
+    /// <summary>
+    /// A fitted image classifier: stock pre-processing (decode, resize, extract pixels) → ApplyOnnxModel (the FP32 ResNet)
+    /// → Score (class probabilities, slots named by class) and PredictedLabel (key with the label's key values).
+    /// </summary>
+    public sealed class ImageClassificationTransformer : ClassifierTransformer
+    {
+        internal ImageClassificationTransformer(ITransformer scoringChain, IReadOnlyList<string> classNames, TrainingSummary summary,
+            ResNetArchitecture architecture, int channels, int height, int width)
+            : base(scoringChain, classNames, summary)
+        {
+            Architecture = architecture;
+            Channels = channels;
+            ImageHeight = height;
+            ImageWidth = width;
+        }
+
+        public ResNetArchitecture Architecture { get; }
+        public int Channels { get; }
+        public int ImageHeight { get; }
+        public int ImageWidth { get; }
+    }
+}
