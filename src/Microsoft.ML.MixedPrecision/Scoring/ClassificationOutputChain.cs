@@ -1,3 +1,28 @@
+// Scoring API: what a trainer calls to turn its trained network into an ordinary FP32 ML.NET model.
+//
+//   1. Export + head (ONNX):   ClassificationHead.Append(OnnxGraphBuilder graph, string logitsName, int classCount)      [internal]
+//        adds Softmax → Reshape [K] → "classification_head.probabilities" and ArgMax → "classification_head.predicted_index".
+//        The network's single graph input may have any name; image networks declare float ImageInputOptions.OnnxInputShape
+//        ([1, C, H, W], batch may be symbolic), vector networks [1, N] or [N].
+//   2. Class names:            VBuffer<ReadOnlyMemory<char>> ClassificationOutputChain.GetClassNames(DataViewSchema.Column label, out int keyCount)
+//   3. Fitted chain:
+//        images:  TransformerChain<ITransformer> ImageInputChain.BuildClassifier(MLContext, ImageInputOptions, byte[] onnxModel,
+//                     VBuffer<ReadOnlyMemory<char>> classNames, int keyCount, string scoreColumnName = "Score",
+//                     string predictedLabelColumnName = "PredictedLabel", IDataView schemaSource = null)
+//        vectors: TransformerChain<ITransformer> ClassificationOutputChain.BuildForVectorInput(MLContext, byte[] onnxModel,
+//                     string featureColumnName, int featureSize, VBuffer<ReadOnlyMemory<char>> classNames, int keyCount,
+//                     string scoreColumnName = "Score", string predictedLabelColumnName = "PredictedLabel")
+//        other:   TransformerChain<ITransformer> ClassificationOutputChain.Build(MLContext, IDataView schemaSource,
+//                     IEnumerable<IEstimator<ITransformer>> preprocessing, string onnxInputColumnName, byte[] onnxModel,
+//                     VBuffer<ReadOnlyMemory<char>> classNames, int keyCount, string scoreColumnName = "Score",
+//                     string predictedLabelColumnName = "PredictedLabel", IEnumerable<string> temporaryColumns = null)
+//   4. Training-side pre-processing (the exact pixels scoring feeds the network):
+//        TransformerChain<ITransformer> ImageInputChain.FitPreprocessing(MLContext, ImageInputOptions, IDataView schemaSource = null)
+//        → adds ImageInputChain.PixelsColumnName ("MixedPrecision.Pixels", Vector<Single, C, H, W>, planar, [0, 1]).
+//
+// Fitted chain (bytes input): ColumnCopying → CustomMapping (Microsoft.ML.MixedPrecision.ImageDecoding, the one non-stock
+// step) → ImageResizing → [ImageGrayscale] → ImagePixelExtracting → ColumnSelecting → OnnxTransformer → Hashing →
+// ValueMapping → ColumnSelecting. Image-column input: the same without the first two. Vector input: from OnnxTransformer on.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -80,10 +105,15 @@ namespace Microsoft.ML.MixedPrecision.Scoring
         /// <paramref name="schemaSource"/>, whose rows are not read (every step is trivially trainable): the training
         /// data, or an empty view with the input schema.
         /// </summary>
+        /// <param name="mlContext">The context; its GPU settings apply to ApplyOnnxModel.</param>
+        /// <param name="schemaSource">Any view with the model's input schema.</param>
+        /// <param name="preprocessing">Estimators producing <paramref name="onnxInputColumnName"/>; null = none.</param>
         /// <param name="onnxInputColumnName">The column that feeds the ONNX graph's single input (the input is renamed to it).</param>
         /// <param name="onnxModel">Network + <see cref="ClassificationHead"/>, FP32.</param>
         /// <param name="classNames">The label's KeyValues in key order (see <see cref="GetClassNames"/>); empty = "0".."K-1".</param>
         /// <param name="keyCount">The label's key count K.</param>
+        /// <param name="scoreColumnName">Output probabilities column.</param>
+        /// <param name="predictedLabelColumnName">Output key column.</param>
         /// <param name="temporaryColumns">Columns to drop at the end (e.g. the pixel column); the chain's own temporaries are always dropped.</param>
         public static TransformerChain<ITransformer> Build(MLContext mlContext, IDataView schemaSource,
             IEnumerable<IEstimator<ITransformer>> preprocessing, string onnxInputColumnName, byte[] onnxModel,
@@ -212,7 +242,9 @@ namespace Microsoft.ML.MixedPrecision.Scoring
 
         private sealed class FloatVectorRow
         {
+#pragma warning disable CS0649 // schema carrier only
             public float[] Features;
+#pragma warning restore CS0649
         }
 
         private sealed class IndexNameRow

@@ -160,6 +160,7 @@ namespace Microsoft.ML.MixedPrecision.Scoring
             }
         }
 
+#pragma warning disable CS0649 // schema carriers only
         private sealed class BytesRow
         {
             [VectorType]
@@ -171,5 +172,6 @@ namespace Microsoft.ML.MixedPrecision.Scoring
             [AnySizeImageType]
             public MLImage Image;
         }
+#pragma warning restore CS0649
     }
 }
