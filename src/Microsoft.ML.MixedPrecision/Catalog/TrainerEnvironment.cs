@@ -44,7 +44,9 @@ namespace Microsoft.ML.MixedPrecision.Catalog
         {
             if (catalog == null)
                 throw new ArgumentNullException(nameof(catalog));
-            var property = catalog.GetType().GetProperty("Environment", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
+            // Catalogs implement ML.NET's internal IInternalCatalog { IHostEnvironment Environment }.
+            var catalogInterface = catalog.GetType().GetInterfaces().FirstOrDefault(i => i.Name == "IInternalCatalog");
+            var property = catalogInterface?.GetProperty("Environment", BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
             if (!(property?.GetValue(catalog) is IHostEnvironment env))
                 throw new NotSupportedException(
                     $"This ML.NET version's {catalog.GetType().Name} does not expose its environment; Microsoft.ML.MixedPrecision needs ML.NET 5.0.x.");

@@ -59,7 +59,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             var label = inputSchema.FirstOrDefault(c => c.Name == o.LabelColumnName);
             if (label.Name == null)
                 throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName), $"Label column '{o.LabelColumnName}' not found in the input schema.");
-            if (!(label.ItemType is KeyDataViewType) || label.Kind != SchemaShape.Column.VectorKind.Scalar)
+            if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
                 throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName),
                     $"Label column '{o.LabelColumnName}' must be a key (use mlContext.Transforms.Conversion.MapValueToKey(\"{o.LabelColumnName}\")), but it is {label.ItemType}.");
             return ClassifierOutputSchema.Append(_mlContext, inputSchema, o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName);
