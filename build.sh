@@ -15,11 +15,11 @@ case "$command" in
   run)
     ./build/prereqs.sh --datasets
     dotnet build Microsoft.ML.MixedPrecision.sln -c Release -v quiet -nologo
-    dotnet run --project samples/AmpQuickstart -c Release --no-build -- "$@"
+    dotnet run --project samples/FashionMnist -c Release --no-build -- "$@"
     ;;
   sample)
     ./build/prereqs.sh --datasets
-    dotnet run --project samples/AmpQuickstart -c Release -- "$@"
+    dotnet run --project samples/FashionMnist -c Release -- "$@"
     ;;
   test)
     ./build/prereqs.sh
