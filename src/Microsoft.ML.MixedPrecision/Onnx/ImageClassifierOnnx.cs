@@ -1,6 +1,9 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.MixedPrecision.Onnx.Proto;
 using Microsoft.ML.MixedPrecision.Vision;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Onnx
 {
@@ -36,16 +39,18 @@ namespace Microsoft.ML.MixedPrecision.Onnx
             graph.AddInput(inputName, TensorProto.Types.DataType.Float, new long?[] { Batch(symbolicBatch), channels, height, width },
                 BatchNames(symbolicBatch));
 
-            bool wasTraining = model.training;
-            model.eval(); // BatchNorm must be read as its running statistics.
+            // BatchNorm must be read as its running statistics. Each module's own flag is restored afterwards (pre-order,
+            // so a recursive train(flag) on a parent is corrected by its children), which keeps e.g. frozen BN in eval.
+            List<(nn.Module Module, bool Training)> modes = model.modules().Prepend(model).Select(m => (m, m.training)).ToList();
+            model.eval();
             try
             {
                 logitsName = model.ExportOnnx(graph, inputName);
             }
             finally
             {
-                if (wasTraining)
-                    model.train();
+                foreach ((nn.Module module, bool training) in modes)
+                    module.train(training);
             }
             return graph;
         }

@@ -40,7 +40,10 @@ namespace Microsoft.ML.MixedPrecision.Onnx
                 case ReLU: return Relu(graph, input);
                 case MaxPool2d pool: return MaxPool2d(graph, pool, input);
                 case AdaptiveAvgPool2d pool: return AdaptiveAvgPool2d(graph, pool, input);
-                case TorchSharp.Modules.Flatten: return Flatten(graph, input);
+                case TorchSharp.Modules.Flatten flatten:
+                    if (flatten.start_dim != 1 || flatten.end_dim != -1)
+                        throw new NotSupportedException("Only Flatten(1, -1) is exported.");
+                    return Flatten(graph, input);
                 case Linear linear: return Linear(graph, linear, input);
                 case Identity: return input;
                 case Dropout: return input; // Identity at inference.

@@ -5,6 +5,7 @@ using Microsoft.ML.MixedPrecision.Onnx.Proto;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
+using TorchSharp.Modules;
 using static Microsoft.ML.MixedPrecision.Tests.Onnx.ResNetTestSupport;
 using static TorchSharp.torch;
 
@@ -75,6 +76,20 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
             ImageClassifierOnnx.Build(model, 1, 28, 28, InputName, out _);
 
             model.modules().Any(m => m.training).Should().BeFalse();
+        }
+
+        [TestMethod]
+        public void Export_KeepsPerModuleTrainingFlags()
+        {
+            using ResNet model = CreateRandomized(1, 10, ResNetArchitecture.ResNetSmall, seed: 1);
+            model.train();
+            BatchNorm2d frozen = model.modules().OfType<BatchNorm2d>().First();
+            frozen.eval();
+
+            ImageClassifierOnnx.Build(model, 1, 28, 28, InputName, out _);
+
+            frozen.training.Should().BeFalse();
+            model.modules().Where(m => !ReferenceEquals(m, frozen)).Should().OnlyContain(m => m.training);
         }
 
         [TestMethod]
