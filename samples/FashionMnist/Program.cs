@@ -3,8 +3,9 @@
 // → MapKeyToValue; Evaluate on the 10k test images; save model.zip; reload it; predict one image.
 //
 //   dotnet run -c Release --project samples/FashionMnist                 # quick: 12k images, 3 epochs, AMP
-//   dotnet run -c Release --project samples/FashionMnist -- --full       # 60k images, 15 epochs
+//   dotnet run -c Release --project samples/FashionMnist -- --full       # 60k images, 10 epochs
 //   ... --precision fp32|bf16|fp16|auto   --compare (FP32 then AMP, same seed)   --epochs N   --train N   --batch N
+//       --arch Auto|ResNetTiny|ResNetSmall|ResNet18   --lr X   --seed N
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -36,15 +37,19 @@ foreach (var precision in settings.Precisions)
     var train = mlContext.Data.LoadFromEnumerable(trainFiles);
     var test = mlContext.Data.LoadFromEnumerable(testFiles);
 
+    var options0 = new ImageClassificationTrainer.Options();
     var options = new ImageClassificationTrainer.Options
     {
         LabelColumnName = "Label",
         FeatureColumnName = "ImageSource",
         Epochs = settings.Epochs,
         BatchSize = settings.BatchSize,
-        LearningRate = settings.LearningRate,
+        LearningRate = settings.LearningRate ?? options0.LearningRate,
+        Optimizer = settings.Optimizer ?? options0.Optimizer,
+        WeightDecay = settings.WeightDecay ?? options0.WeightDecay,
         ValidationSetFraction = 0.05,
         AugmentationHorizontalFlip = true, // clothes are left-right symmetric
+        Architecture = settings.Architecture,
         Seed = settings.Seed,
     };
     ITransformer model = null;
@@ -97,7 +102,7 @@ foreach (var r in results)
     table.AddRow(r.Name, r.Precision.ToString(), $"{r.Accuracy:P2}", $"{r.MacroAccuracy:P2}", $"{r.SamplesPerSecond:F0}", $"{r.Seconds:F0}");
 AnsiConsole.Write(table);
 foreach (var r in results)
-    Console.WriteLine($"RESULT run={r.Name} precision={r.Precision} train={trainFiles.Count} epochs={settings.Epochs} batch={settings.BatchSize} " +
+    Console.WriteLine($"RESULT run={r.Name} precision={r.Precision} arch={settings.Architecture} train={trainFiles.Count} epochs={settings.Epochs} batch={settings.BatchSize} " +
                       $"test_accuracy={r.Accuracy:F4} samples_per_s={r.SamplesPerSecond:F0} seconds={r.Seconds:F0}");
 
 internal sealed class ImagePrediction
@@ -111,8 +116,11 @@ internal sealed class SampleSettings
     public int? TrainCount { get; private set; } = 12000;
     public int Epochs { get; private set; } = 3;
     public int BatchSize { get; private set; } = 128;
-    public double LearningRate { get; private set; } = 0.003;
+    public double? LearningRate { get; private set; }
+    public OptimizerKind? Optimizer { get; private set; }
+    public double? WeightDecay { get; private set; }
     public int Seed { get; private set; } = 1;
+    public ResNetArchitecture Architecture { get; private set; } = ResNetArchitecture.Auto;
     public string WorkFolder { get; private set; } = Path.Combine(Path.GetTempPath(), "mixedprecision-fashion-mnist");
     public List<TrainingPrecision?> Precisions { get; } = new List<TrainingPrecision?> { TrainingPrecision.Auto };
 
@@ -124,12 +132,15 @@ internal sealed class SampleSettings
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--full": s.TrainCount = null; s.Epochs = 15; break;
+                case "--full": s.TrainCount = null; s.Epochs = 10; break;
                 case "--train": s.TrainCount = int.Parse(Next()); break;
                 case "--epochs": s.Epochs = int.Parse(Next()); break;
                 case "--batch": s.BatchSize = int.Parse(Next()); break;
                 case "--lr": s.LearningRate = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--optimizer": s.Optimizer = Next() == "sgd" ? OptimizerKind.SgdMomentum : OptimizerKind.AdamW; break;
+                case "--wd": s.WeightDecay = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--seed": s.Seed = int.Parse(Next()); break;
+                case "--arch": s.Architecture = Enum.Parse<ResNetArchitecture>(Next(), ignoreCase: true); break;
                 case "--work": s.WorkFolder = Next(); break;
                 case "--compare": s.Precisions.Clear(); s.Precisions.Add(null); s.Precisions.Add(TrainingPrecision.Auto); break;
                 case "--precision":

@@ -39,10 +39,11 @@ namespace Microsoft.ML.MixedPrecision.Vision
             normalize = new InputNormalization(inputChannels);
             switch (architecture)
             {
+                case ResNetArchitecture.ResNetTiny:
                 case ResNetArchitecture.ResNetSmall:
                     // Small images: keep full resolution in the stem (28×28 → 28/14/7 over the three stages).
-                    // Widths are multiples of 32 so bfloat16 GEMM kernels run at full vector width.
-                    widths = new[] { 32, 64, 128 };
+                    // Widths are multiples of 16/32 so bfloat16 GEMM kernels run at full vector width.
+                    widths = architecture == ResNetArchitecture.ResNetTiny ? new[] { 16, 32, 64 } : new[] { 32, 64, 128 };
                     depths = new[] { 2, 2, 2 };
                     conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 3, stride: 1, padding: 1, bias: false);
                     break;
