@@ -192,7 +192,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
                 Tensor y = torch.randint(0, 10, new long[] { 8 }, dtype: ScalarType.Int64);
                 optimizer.zero_grad();
                 Tensor loss;
-                using (new TestCpuAutocast())
+                using (new Microsoft.ML.MixedPrecision.Amp.Autocast(TorchSharp.DeviceType.CPU, TorchSharp.torch.ScalarType.BFloat16))
                 {
                     Tensor logits = model.forward(x);
                     loss = nn.functional.cross_entropy(logits.to(ScalarType.Float32), y);

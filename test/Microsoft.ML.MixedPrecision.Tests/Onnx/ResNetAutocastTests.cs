@@ -17,7 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
         {
             using ResNet model = new ResNet(1, 10, ResNetArchitecture.ResNetSmall);
             using var scope = torch.NewDisposeScope();
-            using (new TestCpuAutocast())
+            using (new Microsoft.ML.MixedPrecision.Amp.Autocast(TorchSharp.DeviceType.CPU, TorchSharp.torch.ScalarType.BFloat16))
                 model.forward(torch.rand(2, 1, 28, 28));
 
             model.LastActivationDType.Should().Be(ScalarType.BFloat16);
@@ -31,7 +31,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
             model.forward(torch.rand(2, 1, 28, 28));
 
             model.LastActivationDType.Should().Be(ScalarType.Float32);
-            TestCpuAutocast.IsEnabled.Should().BeFalse();
+            Microsoft.ML.MixedPrecision.Amp.Autocast.IsEnabled(TorchSharp.DeviceType.CPU).Should().BeFalse();
         }
 
         [TestMethod]
@@ -40,7 +40,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
             using ResNet model = new ResNet(3, 7, ResNetArchitecture.ResNet18);
             using var scope = torch.NewDisposeScope();
             Tensor logits;
-            using (new TestCpuAutocast())
+            using (new Microsoft.ML.MixedPrecision.Amp.Autocast(TorchSharp.DeviceType.CPU, TorchSharp.torch.ScalarType.BFloat16))
                 logits = model.forward(torch.rand(2, 3, 96, 96));
 
             Tensor asFloat = logits.to(ScalarType.Float32);
@@ -55,7 +55,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
             model.train();
             using var scope = torch.NewDisposeScope();
             Tensor loss;
-            using (new TestCpuAutocast())
+            using (new Microsoft.ML.MixedPrecision.Amp.Autocast(TorchSharp.DeviceType.CPU, TorchSharp.torch.ScalarType.BFloat16))
             {
                 Tensor logits = model.forward(torch.rand(4, 1, 28, 28));
                 loss = nn.functional.cross_entropy(logits.to(ScalarType.Float32), torch.tensor(new long[] { 0, 1, 2, 3 }));
