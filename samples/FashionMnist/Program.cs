@@ -3,8 +3,8 @@
 // → MapKeyToValue; Evaluate on the 10k test images; save model.zip; reload it; predict one image.
 //
 //   dotnet run -c Release --project samples/FashionMnist                 # quick: 12k images, 3 epochs, AMP
-//   dotnet run -c Release --project samples/FashionMnist -- --full       # 60k images, 10 epochs
-//   ... --precision fp32|bf16|fp16|auto   --compare (FP32 then AMP, same seed)   --epochs N   --train N   --batch N
+//   dotnet run -c Release --project samples/FashionMnist -- --full       # 60k images, 8 epochs
+//   ... --precision fp32|bf16|fp16|auto   --compare (AMP then FP32, same seed)   --epochs N   --train N   --batch N
 //       --arch Auto|ResNetTiny|ResNetSmall|ResNet18   --lr X   --seed N
 using System;
 using System.Collections.Generic;
@@ -132,7 +132,7 @@ internal sealed class SampleSettings
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--full": s.TrainCount = null; s.Epochs = 10; break;
+                case "--full": s.TrainCount = null; s.Epochs = 8; break;
                 case "--train": s.TrainCount = int.Parse(Next()); break;
                 case "--epochs": s.Epochs = int.Parse(Next()); break;
                 case "--batch": s.BatchSize = int.Parse(Next()); break;
@@ -142,7 +142,7 @@ internal sealed class SampleSettings
                 case "--seed": s.Seed = int.Parse(Next()); break;
                 case "--arch": s.Architecture = Enum.Parse<ResNetArchitecture>(Next(), ignoreCase: true); break;
                 case "--work": s.WorkFolder = Next(); break;
-                case "--compare": s.Precisions.Clear(); s.Precisions.Add(null); s.Precisions.Add(TrainingPrecision.Auto); break;
+                case "--compare": s.Precisions.Clear(); s.Precisions.Add(TrainingPrecision.Auto); s.Precisions.Add(null); break;
                 case "--precision":
                     s.Precisions.Clear();
                     s.Precisions.Add(Next() switch
