@@ -39,7 +39,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             using var optimizer = CreateOptimizer(parameters);
 
             int batchSize = _options.BatchSize;
-            int batchesPerEpoch = (train.Count + batchSize - 1) / batchSize;
+            // A last batch of one example would make BatchNorm fail in training mode: leave one (random) example out instead.
+            int examplesPerEpoch = train.Count % batchSize == 1 && train.Count > 1 ? train.Count - 1 : train.Count;
+            int batchesPerEpoch = (examplesPerEpoch + batchSize - 1) / batchSize;
             int accumulation = _options.GradientAccumulationSteps;
             long stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
             var schedule = new LearningRateScheduler(_options.LearningRateSchedule, _options.LearningRate,
@@ -73,6 +75,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                     int seen = 0, batchIndex = 0, micro = 0;
                     var epochClock = Stopwatch.StartNew();
                     int[] order = Shuffle(train.Count, random);
+                    if (examplesPerEpoch < order.Length)
+                        Array.Resize(ref order, examplesPerEpoch);
                     optimizer.zero_grad();
 
                     using (var prefetcher = new BatchPrefetcher(train, order, batchSize, new Random(random.Next()), augment: true))

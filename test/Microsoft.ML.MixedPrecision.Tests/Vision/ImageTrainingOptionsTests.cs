@@ -96,6 +96,22 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
         }
 
         [TestMethod]
+        public void Data_leaving_a_last_batch_of_one_still_trains()
+        {
+            // 4 px images reach 1x1 in the last stage: a batch of one would give BatchNorm a single value per channel.
+            using var tiny = new SyntheticImages(17, size: 4, seed: 13);
+            var ml = new MLContext(1);
+            var raw = ml.Data.LoadFromEnumerable(tiny.Rows);
+            var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
+            var model = ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", Epochs = 1, BatchSize = 8, Seed = 1, ValidationSetFraction = 0,
+                Architecture = ResNetArchitecture.ResNetTiny,
+            }).Fit(data);
+            model.Summary.Epochs.Single().BatchesPerEpoch.Should().Be(2);
+        }
+
+        [TestMethod]
         public void Missing_initial_weights_file_is_named()
         {
             var ml = new MLContext(1);
