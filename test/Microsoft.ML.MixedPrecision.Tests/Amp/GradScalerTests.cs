@@ -194,6 +194,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Amp
         }
 
         [TestMethod]
+        public void Float16_gradients_are_refused_like_pytorch()
+        {
+            using var scaler = new GradScaler();
+            using var w = new TorchSharp.Modules.Parameter(ones(4, ScalarType.Float16));
+            using var optimizer = optim.SGD(new[] { w }, 0.1);
+            using (var scope = NewDisposeScope())
+                scaler.Scale((w * tensor(new float[] { 1, 2, 3, 4 }).to(ScalarType.Float16)).sum().to(ScalarType.Float32)).backward();
+            Action unscale = () => scaler.Unscale(optimizer);
+            unscale.Should().Throw<InvalidOperationException>().WithMessage("*Float16 gradients*");
+        }
+
+        [TestMethod]
         public void Step_twice_before_update_is_refused()
         {
             using var scaler = new GradScaler();
