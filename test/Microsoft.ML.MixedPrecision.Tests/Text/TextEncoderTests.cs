@@ -56,7 +56,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
 
         private static float MaxDiff(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
 
-        [DataTestMethod]
+        [TestMethod]
         [DataRow(TextPooling.Mean, false)]
         [DataRow(TextPooling.Cls, false)]
         [DataRow(TextPooling.Mean, true)]
@@ -75,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             }
         }
 
-        [DataTestMethod]
+        [TestMethod]
         [DataRow(TextPooling.Mean, false)]
         [DataRow(TextPooling.Cls, false)]
         [DataRow(TextPooling.Mean, true)]
