@@ -5,6 +5,7 @@
 //   ./build/prereqs.sh --text-datasets                                  # as root: apt-get install fortunes{,-de,-es,-it}
 //   dotnet run -c Release --project samples/TextClassification          # quick: 1500 quotes per language, 3 epochs, AMP (auto)
 //   ... --compare (FP32 then AMP, same seed)   --epochs N   --per-language N   --precision fp32|bf16|auto   --batch N
+//       --threads N (libtorch intra-op threads; 1 avoids OpenMP stalls when other jobs share the cores)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -18,6 +19,8 @@ using Microsoft.ML.MixedPrecision.Training;
 using TextClassification;
 
 var settings = SampleSettings.Parse(args);
+if (settings.Threads > 0)
+    TorchSharp.torch.set_num_threads(settings.Threads);
 var clock = Stopwatch.StartNew();
 var quotes = FortuneQuotes.Load(settings.PerLanguage, settings.Seed);
 int testCount = quotes.Count / 5;
@@ -103,6 +106,7 @@ internal sealed class SampleSettings
     public int Epochs { get; private set; } = 3;
     public int BatchSize { get; private set; } = 32;
     public int Seed { get; private set; } = 1;
+    public int Threads { get; private set; }
     public List<TrainingPrecision?> Precisions { get; } = new List<TrainingPrecision?> { TrainingPrecision.Auto };
 
     public static SampleSettings Parse(string[] args)
@@ -116,6 +120,7 @@ internal sealed class SampleSettings
                 case "--epochs": s.Epochs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--per-language": s.PerLanguage = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--batch": s.BatchSize = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--threads": s.Threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--compare": s.Precisions.Clear(); s.Precisions.Add(null); s.Precisions.Add(TrainingPrecision.Auto); break;
                 case "--precision":
