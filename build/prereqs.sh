@@ -2,12 +2,15 @@
 # Sets up what TorchSharp and the samples need on a Debian machine. Idempotent; quick when already satisfied.
 #   - libstdc++ with GLIBCXX_3.4.32 (GCC 13+): TorchSharp 0.107's native shim needs it; Debian 12 ships 3.4.30.
 #   - dataset-fashion-mnist: the image sample's data (only when asked with --datasets).
+#   - fortunes, fortunes-de, fortunes-es, fortunes-it: the text sample's quotes (only when asked with --text-datasets).
 set -euo pipefail
 
 want_datasets=0
+want_text_datasets=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
+    --text-datasets) want_text_datasets=1 ;;
   esac
 done
 
@@ -91,6 +94,24 @@ if [[ $want_datasets -eq 1 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get -y -qq install dataset-fashion-mnist >/dev/null
   else
     log "the sample needs Debian's dataset-fashion-mnist: run 'apt-get install dataset-fashion-mnist' as root"
+    exit 1
+  fi
+fi
+
+if [[ $want_text_datasets -eq 1 ]]; then
+  # English (fortunes), German, Spanish and Italian quotes; Debian 12 has no French fortunes package.
+  missing=()
+  for pkg in fortunes fortunes-de fortunes-es fortunes-it; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "fortunes (en, de, es, it): ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install "${missing[@]}" >/dev/null
+  else
+    log "the text sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
     exit 1
   fi
 fi

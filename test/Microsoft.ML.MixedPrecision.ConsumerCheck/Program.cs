@@ -8,7 +8,7 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.MixedPrecision.ConsumerCheck
 {
     /// <summary>
-    /// Usage: ConsumerCheck &lt;model.zip&gt; &lt;bytes|image&gt; &lt;featureColumn&gt; &lt;imageFile&gt;...
+    /// Usage: ConsumerCheck &lt;model.zip&gt; &lt;bytes|image|text&gt; &lt;featureColumn&gt; &lt;imageFile or sentence&gt;...
     /// Loads the model with a plain MLContext (no RegisterAssembly call), scores the images and prints, per image,
     /// "ROW&lt;TAB&gt;predicted label&lt;TAB&gt;score;score;..." (scores in round-trip format), then the Score slot names
     /// and the names of the loaded assemblies that are not part of .NET or ML.NET.
@@ -25,11 +25,16 @@ namespace Microsoft.ML.MixedPrecision.ConsumerCheck
             public string Path;
         }
 
+        public sealed class TextRow
+        {
+            public string Text;
+        }
+
         public static int Main(string[] args)
         {
             if (args.Length < 4)
             {
-                Console.Error.WriteLine("usage: ConsumerCheck <model.zip> <bytes|image> <featureColumn> <imageFile>...");
+                Console.Error.WriteLine("usage: ConsumerCheck <model.zip> <bytes|image|text> <featureColumn> <imageFile or sentence>...");
                 return 2;
             }
             string zip = args[0], kind = args[1], column = args[2];
@@ -44,6 +49,12 @@ namespace Microsoft.ML.MixedPrecision.ConsumerCheck
                 var schema = SchemaDefinition.Create(typeof(BytesRow));
                 schema[0].ColumnName = column;
                 input = ml.Data.LoadFromEnumerable(files.Select(f => new BytesRow { Bytes = File.ReadAllBytes(f) }).ToList(), schema);
+            }
+            else if (kind == "text")
+            {
+                var schema = SchemaDefinition.Create(typeof(TextRow));
+                schema[0].ColumnName = column;
+                input = ml.Data.LoadFromEnumerable(files.Select(t => new TextRow { Text = t }).ToList(), schema);
             }
             else
             {

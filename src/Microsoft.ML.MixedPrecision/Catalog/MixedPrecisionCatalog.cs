@@ -1,6 +1,7 @@
 using System;
 using Microsoft.ML.MixedPrecision;
 using Microsoft.ML.MixedPrecision.Catalog;
+using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Vision;
 
 namespace Microsoft.ML
@@ -9,6 +10,8 @@ namespace Microsoft.ML
     /// Every entry point of Microsoft.ML.MixedPrecision, as extensions of ML.NET's catalogs:
     /// <code>
     /// mlContext.MulticlassClassification.Trainers.ImageClassification(labelColumnName: "Label", featureColumnName: "ImageSource")
+    ///     .WithMixedPrecision()
+    /// mlContext.MulticlassClassification.Trainers.TextClassification(labelColumnName: "Label", sentence1ColumnName: "Text")
     ///     .WithMixedPrecision()
     /// </code>
     /// </summary>
@@ -49,10 +52,64 @@ namespace Microsoft.ML
         }
 
         /// <summary>
+        /// A Transformer encoder text classifier trained from scratch on TorchSharp (float32; add <c>.WithMixedPrecision()</c>
+        /// for bf16/fp16), the shape of Microsoft.ML.TorchSharp's TextClassification. The sentence columns hold text
+        /// (set <paramref name="sentence2ColumnName"/> for sentence-pair tasks); the label is a key. The fitted model
+        /// tokenizes inside its ONNX graph and loads with stock ML.NET packages only.
+        /// </summary>
+        public static TextClassificationTrainer TextClassification(
+            this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+            string labelColumnName = "Label",
+            string scoreColumnName = "Score",
+            string outputColumnName = "PredictedLabel",
+            string sentence1ColumnName = "Sentence1",
+            string sentence2ColumnName = null,
+            int batchSize = 32,
+            int maxEpochs = 10,
+            IDataView validationSet = null)
+        {
+            return catalog.TextClassification(new TextClassificationTrainer.Options
+            {
+                LabelColumnName = labelColumnName,
+                ScoreColumnName = scoreColumnName,
+                PredictedLabelColumnName = outputColumnName,
+                Sentence1ColumnName = sentence1ColumnName,
+                Sentence2ColumnName = sentence2ColumnName,
+                BatchSize = batchSize,
+                Epochs = maxEpochs,
+                ValidationSet = validationSet,
+            });
+        }
+
+        /// <summary>A Transformer encoder text classifier with all options.</summary>
+        public static TextClassificationTrainer TextClassification(
+            this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+            TextClassificationTrainer.Options options)
+        {
+            if (catalog == null)
+                throw new ArgumentNullException(nameof(catalog));
+            if (options == null)
+                throw new ArgumentNullException(nameof(options));
+            return new TextClassificationTrainer(TrainerEnvironment.FromCatalog(catalog), options);
+        }
+
+        /// <summary>
         /// Trains with automatic mixed precision: autocast regions (bf16 on a CPU with fast bf16, fp16 + loss scaling on
         /// CUDA) around forward and loss, float32 master weights. The fitted model is an ordinary FP32 model.
         /// </summary>
         public static MixedPrecisionEstimator WithMixedPrecision(this ImageClassificationTrainer trainer, MixedPrecisionOptions options = null)
+        {
+            if (trainer == null)
+                throw new ArgumentNullException(nameof(trainer));
+            return new MixedPrecisionEstimator(trainer, options);
+        }
+
+        /// <summary>
+        /// Trains the text classifier with automatic mixed precision: attention and feed-forward matmuls in bf16 (CPU with
+        /// fast bf16) or fp16 + loss scaling (CUDA), layer norms, softmax and the loss in float32, float32 master weights.
+        /// The fitted model is an ordinary FP32 model.
+        /// </summary>
+        public static MixedPrecisionEstimator WithMixedPrecision(this TextClassificationTrainer trainer, MixedPrecisionOptions options = null)
         {
             if (trainer == null)
                 throw new ArgumentNullException(nameof(trainer));

@@ -133,6 +133,29 @@ namespace Microsoft.ML.MixedPrecision.Onnx
             return graph.Add("Gemm", "gemm", inputs, A.Attr("transB", 1L));
         }
 
+        /// <summary>LayerNorm over the last dimension as ONNX LayerNormalization (opset 17+).</summary>
+        public static string LayerNorm(OnnxGraphBuilder graph, LayerNorm norm, string input)
+        {
+            if (norm.normalized_shape.Length != 1)
+                throw new NotSupportedException("Only LayerNorm over the last dimension is exported.");
+            long c = norm.normalized_shape[0];
+            float[] scale = norm.weight is null ? Enumerable.Repeat(1f, (int)c).ToArray() : ToFloatArray(norm.weight);
+            string[] inputs = norm.bias is null
+                ? new[] { input, graph.AddInitializer("ln_scale", scale, c) }
+                : new[] { input, graph.AddInitializer("ln_scale", scale, c), graph.AddInitializer("ln_bias", ToFloatArray(norm.bias), c) };
+            return graph.Add("LayerNormalization", "ln", inputs, A.Attr("axis", -1L), A.Attr("epsilon", (float)norm.eps));
+        }
+
+        /// <summary>Row lookup: <c>Gather(weight, ids)</c>; ids are int64.</summary>
+        public static string Embedding(OnnxGraphBuilder graph, Embedding embedding, string ids)
+        {
+            string w = graph.AddInitializer("emb_w", ToFloatArray(embedding.weight), embedding.weight.shape);
+            return graph.Add("Gather", "emb", new[] { w, ids }, A.Attr("axis", 0L));
+        }
+
+        /// <summary>Exact (erf) GELU, ONNX Gelu (opset 20).</summary>
+        public static string Gelu(OnnxGraphBuilder graph, string input) => graph.Add("Gelu", "gelu", new[] { input });
+
         public static string Add(OnnxGraphBuilder graph, string a, string b) => graph.Add("Add", "add", new[] { a, b });
 
         public static string Sub(OnnxGraphBuilder graph, string a, string b) => graph.Add("Sub", "sub", new[] { a, b });

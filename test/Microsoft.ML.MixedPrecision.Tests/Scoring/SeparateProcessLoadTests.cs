@@ -59,10 +59,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Scoring
             }
         }
 
-        private static string Line(IEnumerable<string> output, string tag)
+        internal static string Line(IEnumerable<string> output, string tag)
             => output.Single(l => l.StartsWith(tag + "\t")).Substring(tag.Length + 1);
 
-        private static List<string> RunConsumer(string zip, string kind, string column, string[] files)
+        internal static List<string> RunConsumer(string zip, string kind, string column, string[] files)
         {
             string dll = typeof(SeparateProcessLoadTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
                 .Single(a => a.Key == "ConsumerCheckDll").Value;

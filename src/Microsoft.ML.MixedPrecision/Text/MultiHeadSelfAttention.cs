@@ -1,0 +1,76 @@
+using System;
+using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
+
+namespace Microsoft.ML.MixedPrecision.Text
+{
+    /// <summary>
+    /// Multi-head self-attention over [B, L, D] with a key padding mask. The projections are Linear and the attention is
+    /// scaled_dot_product_attention — ops CPU autocast runs in bf16. The boolean mask makes SDPA put -inf on padded
+    /// keys inside the kernel, in any dtype (an additive mask in the activations' dtype could overflow or round in bf16).
+    /// </summary>
+    internal sealed class MultiHeadSelfAttention : nn.Module<Tensor, Tensor, Tensor>
+    {
+        private readonly Linear qkv;
+        private readonly Linear proj;
+        private readonly int _heads;
+        private readonly int _width;
+        private readonly double _dropout;
+
+        public MultiHeadSelfAttention(int width, int heads, double dropout) : base(nameof(MultiHeadSelfAttention))
+        {
+            if (width % heads != 0)
+                throw new ArgumentException($"The width {width} is not a multiple of the head count {heads}.");
+            _width = width;
+            _heads = heads;
+            _dropout = dropout;
+            qkv = nn.Linear(width, 3 * width);
+            proj = nn.Linear(width, width);
+            RegisterComponents();
+        }
+
+        /// <summary>dtype of the attention output (SDPA) in the latest forward: bfloat16 under CPU autocast.</summary>
+        public ScalarType? LastActivationDType { get; private set; }
+
+        /// <param name="x">[B, L, D].</param>
+        /// <param name="keep">Boolean [B, 1, 1, L]: true for real tokens (keys that may be attended to).</param>
+        public override Tensor forward(Tensor x, Tensor keep)
+        {
+            using var scope = NewDisposeScope();
+            long batch = x.shape[0], length = x.shape[1];
+            long headWidth = _width / _heads;
+            // [B, L, 3, H, Dh] → [3, B, H, L, Dh]
+            Tensor parts = qkv.forward(x).view(batch, length, 3, _heads, headWidth).permute(2, 0, 3, 1, 4);
+            Tensor attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keep, training ? _dropout : 0.0);
+            LastActivationDType = attended.dtype;
+            Tensor merged = attended.transpose(1, 2).reshape(batch, length, _width);
+            return proj.forward(merged).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>Per-row ONNX: <paramref name="x"/> [L, D], <paramref name="maskBias"/> float [L] (0 or -1e9 per key).</summary>
+        public string ExportOnnx(OnnxGraphBuilder graph, string x, string maskBias)
+        {
+            long headWidth = _width / _heads;
+            string qkvOut = OnnxLayerExport.Linear(graph, qkv, x);                                            // [L, 3D]
+            string split = graph.Add("Reshape", "att_split", new[] { qkvOut, graph.AddInitializer("att_shape", new long[] { 0, 3, _heads, headWidth }, 4) });
+            string heads = graph.Add("Transpose", "att_heads", new[] { split }, A.Attr("perm", 1L, 2L, 0L, 3L)); // [3, H, L, Dh]
+            string q = Pick(graph, heads, 0), k = Pick(graph, heads, 1), v = Pick(graph, heads, 2);
+            string kT = graph.Add("Transpose", "att_kT", new[] { k }, A.Attr("perm", 0L, 2L, 1L));
+            string scores = graph.Add("MatMul", "att_scores", new[] { q, kT });                                  // [H, L, L]
+            string scale = graph.AddInitializer("att_scale", new[] { (float)(1.0 / Math.Sqrt(headWidth)) }, 1);
+            string scaled = graph.Add("Mul", "att_scaled", new[] { scores, scale });
+            string masked = graph.Add("Add", "att_masked", new[] { scaled, maskBias });
+            string weights = OnnxLayerExport.Softmax(graph, masked, axis: -1);
+            string attended = graph.Add("MatMul", "att_out", new[] { weights, v });                              // [H, L, Dh]
+            string byToken = graph.Add("Transpose", "att_tokens", new[] { attended }, A.Attr("perm", 1L, 0L, 2L));
+            string merged = graph.Add("Reshape", "att_merged", new[] { byToken, graph.AddInitializer("att_merge", new long[] { 0, _width }, 2) });
+            return OnnxLayerExport.Linear(graph, proj, merged);
+        }
+
+        private static string Pick(OnnxGraphBuilder graph, string heads, long index)
+            => graph.Add("Gather", "att_part", new[] { heads, graph.AddInitializer("att_index", new[] { index }) }, A.Attr("axis", 0L));
+    }
+}

@@ -1,0 +1,164 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
+
+namespace Microsoft.ML.MixedPrecision.Text
+{
+    /// <summary>
+    /// A Transformer encoder text classifier trained from scratch. Input: token ids [B, L] (int64, 0 = padding, from
+    /// <see cref="TextTokenizer"/>). Token + learned position (+ segment, for sentence pairs) embeddings, pre-LN blocks,
+    /// final LayerNorm, mean or [CLS] pooling over the real tokens, Linear head → logits [B, classes].
+    /// Padding is masked everywhere, so a sentence's logits do not depend on how much padding follows it.
+    /// </summary>
+    internal sealed class TextTransformer : nn.Module<Tensor, Tensor>, IOnnxExportable
+    {
+        private readonly Embedding tokens;
+        private readonly Embedding positions;
+        private readonly Embedding segments; // sentence pairs only
+        private readonly Dropout dropout;
+        private readonly ModuleList<TransformerBlock> blocks;
+        private readonly LayerNorm norm;
+        private readonly Linear head;
+
+        public TextTransformer(TextTransformerShape shape) : base(nameof(TextTransformer))
+        {
+            Shape = shape ?? throw new ArgumentNullException(nameof(shape));
+            shape.Validate();
+            tokens = nn.Embedding(shape.VocabularySize, shape.Width);
+            positions = nn.Embedding(shape.MaxLength, shape.Width);
+            if (shape.Segments)
+                segments = nn.Embedding(2, shape.Width);
+            dropout = nn.Dropout(shape.Dropout);
+            blocks = nn.ModuleList(Enumerable.Range(0, shape.Layers)
+                .Select(_ => new TransformerBlock(shape.Width, shape.Heads, shape.FeedForward, shape.Dropout)).ToArray());
+            norm = nn.LayerNorm(shape.Width);
+            head = nn.Linear(shape.Width, shape.Classes);
+            RegisterComponents();
+            InitializeWeights();
+        }
+
+        public TextTransformerShape Shape { get; }
+
+        /// <summary>
+        /// dtype of the first block's attention output in the latest forward: bfloat16 when the forward ran under CPU
+        /// bf16 autocast, float32 otherwise.
+        /// </summary>
+        public ScalarType? LastActivationDType => blocks.Count == 0 ? null : blocks[0].Attention.LastActivationDType;
+
+        /// <summary>dtype of the first block's feed-forward matmul output in the latest forward.</summary>
+        public ScalarType? LastFeedForwardDType => blocks.Count == 0 ? null : blocks[0].LastFeedForwardDType;
+
+        public override Tensor forward(Tensor ids)
+        {
+            if (ids.dim() != 2)
+                throw new ArgumentException($"Expected token ids [B, L], got {ids.dim()} dimensions.", nameof(ids));
+            if (ids.shape[1] > Shape.MaxLength)
+                throw new ArgumentException($"The sequences have {ids.shape[1]} tokens; the model takes at most {Shape.MaxLength}.", nameof(ids));
+            using var scope = NewDisposeScope();
+            long batch = ids.shape[0], length = ids.shape[1];
+            Tensor keep = ids.ne(TextTokenizer.PadId);                                        // [B, L]
+            Tensor x = tokens.forward(ids) + positions.forward(arange(length, ScalarType.Int64, ids.device));
+            if (segments is not null)
+                x = x + segments.forward(SegmentIds(ids));
+            x = dropout.forward(x);
+            Tensor keys = keep.view(batch, 1, 1, length);
+            foreach (TransformerBlock block in blocks)
+                x = block.forward(x, keys);
+            x = norm.forward(x);
+            Tensor pooled;
+            if (Shape.Pooling == TextPooling.Cls)
+            {
+                pooled = x.select(1, 0);
+            }
+            else
+            {
+                Tensor weights = keep.unsqueeze(-1).to(x.dtype);
+                pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+            }
+            return head.forward(pooled).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>0 up to and including the first [SEP], 1 after it (the number of [SEP] before a position, capped at 1).</summary>
+        private static Tensor SegmentIds(Tensor ids)
+        {
+            Tensor isSep = ids.eq(TextTokenizer.SepId).to(ScalarType.Int64);
+            return (isSep.cumsum(1) - isSep).clamp_max(1);
+        }
+
+        /// <summary>ONNX, per row: <paramref name="input"/> int64 ids [1, L] (any L up to MaxLength) → logits [1, classes].</summary>
+        public string ExportOnnx(OnnxGraphBuilder graph, string input)
+        {
+            bool wasTraining = training;
+            eval();
+            try
+            {
+                string ids = graph.Add("Reshape", "enc_ids", new[] { input, graph.AddInitializer("enc_flat", new long[] { -1 }, 1) }); // [L]
+                string zero = graph.AddInitializer("enc_zero", new long[] { 0 }, 1);
+                string length = graph.Add("Shape", "enc_length", new[] { ids });
+                string positionTable = graph.AddInitializer("pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
+                string positionRows = graph.Add("Slice", "enc_pos", new[] { positionTable, zero, length, zero });
+                string x = OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, tokens, ids), positionRows);
+                if (segments is not null)
+                {
+                    string isSep = graph.Add("Cast", "enc_is_sep", new[] { graph.Add("Equal", "enc_eq_sep", new[] { ids, graph.AddInitializer("enc_sep", new[] { TextTokenizer.SepId }) }) },
+                        A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Int64));
+                    string before = graph.Add("CumSum", "enc_sep_before", new[] { isSep, graph.AddInitializer("enc_axis", new long[] { 0 }) }, A.Attr("exclusive", 1L));
+                    string segmentIds = graph.Add("Min", "enc_segment", new[] { before, graph.AddInitializer("enc_one", new long[] { 1 }) });
+                    x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, segments, segmentIds));
+                }
+
+                // 1 for tokens, 0 for padding; padded keys get -1e9 added to their scores (float32, exp underflows to 0).
+                string keep = graph.Add("Cast", "enc_keep", new[] { graph.Add("Not", "enc_real", new[] { graph.Add("Equal", "enc_is_pad", new[] { ids, graph.AddInitializer("enc_pad", new[] { TextTokenizer.PadId }) }) }) },
+                    A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Float));
+                string maskBias = graph.Add("Mul", "enc_mask_bias", new[] { graph.Add("Sub", "enc_is_pad_f", new[] { graph.AddInitializer("enc_onef", new[] { 1f }), keep }), graph.AddInitializer("enc_neg", new[] { -1e9f }) });
+
+                foreach (TransformerBlock block in blocks)
+                    x = block.ExportOnnx(graph, x, maskBias);
+                x = OnnxLayerExport.LayerNorm(graph, norm, x);                                   // [L, D]
+                string pooled;
+                if (Shape.Pooling == TextPooling.Cls)
+                {
+                    pooled = graph.Add("Slice", "enc_cls", new[] { x, zero, graph.AddInitializer("enc_first", new long[] { 1 }, 1), zero });
+                }
+                else
+                {
+                    string row = graph.Add("Unsqueeze", "enc_keep_row", new[] { keep, zero });  // [1, L]
+                    string sum = graph.Add("MatMul", "enc_sum", new[] { row, x });              // [1, D]
+                    string count = graph.Add("Max", "enc_count", new[] { graph.Add("ReduceSum", "enc_tokens", new[] { keep }, A.Attr("keepdims", 1L)), graph.AddInitializer("enc_min_count", new[] { 1f }) });
+                    pooled = OnnxLayerExport.Div(graph, sum, count);
+                }
+                return OnnxLayerExport.Linear(graph, head, pooled);                              // [1, classes]
+            }
+            finally
+            {
+                if (wasTraining)
+                    train();
+            }
+        }
+
+        private void InitializeWeights()
+        {
+            // BERT's scheme: N(0, 0.02) for embeddings and linear weights, zero biases, LayerNorm 1/0.
+            using var noGrad = no_grad();
+            foreach (var module in modules())
+            {
+                switch (module)
+                {
+                    case Linear linear:
+                        nn.init.normal_(linear.weight, 0, 0.02);
+                        if (linear.bias is not null)
+                            nn.init.zeros_(linear.bias);
+                        break;
+                    case Embedding embedding:
+                        nn.init.normal_(embedding.weight, 0, 0.02);
+                        break;
+                }
+            }
+        }
+    }
+}
