@@ -18,36 +18,18 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// by the text column(s), with the tokenization inside the ONNX graph, so loading it needs neither this library nor
     /// TorchSharp. Create it with <c>mlContext.MulticlassClassification.Trainers.TextClassification(...)</c>.
     /// </summary>
-    public sealed partial class TextClassificationTrainer : IEstimator<TextClassificationTransformer>, IPrecisionAwareTrainer
+    public sealed partial class TextClassificationTrainer : ClassificationTrainerBase<TextClassificationTrainer.Options, TextClassificationTransformer>
     {
         /// <summary>Temporary column feeding a sentence pair to the ONNX graph as one 2-slot text vector.</summary>
         internal const string PairColumnName = "MixedPrecision.Sentences";
 
-        private readonly TrainerEnvironment _env;
-        private readonly MLContext _mlContext;
-
         internal TextClassificationTrainer(TrainerEnvironment env, Options options)
+            : base(env, options)
         {
-            _env = env ?? throw new ArgumentNullException(nameof(env));
-            _mlContext = env.Builder;
-            TrainerOptions = options ?? throw new ArgumentNullException(nameof(options));
-            TrainerOptions.Validate();
         }
 
-        /// <summary>The trainer's options.</summary>
-        public Options TrainerOptions { get; }
-
-        /// <summary>Trains in float32. Use <c>.WithMixedPrecision()</c> for bf16/fp16 autocast training.</summary>
-        public TextClassificationTransformer Fit(IDataView input) => FitCore(input, mixedPrecision: null);
-
-        ClassifierTransformer IPrecisionAwareTrainer.Fit(IDataView input, MixedPrecisionOptions mixedPrecision)
-            => FitCore(input, mixedPrecision ?? new MixedPrecisionOptions());
-
-        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        private protected override void CheckFeatureColumns(SchemaShape inputSchema)
         {
-            if (inputSchema == null)
-                throw new ArgumentNullException(nameof(inputSchema));
-            var o = TrainerOptions;
             foreach (var (name, option) in TextColumns())
             {
                 var column = inputSchema.FirstOrDefault(c => c.Name == name);
@@ -56,21 +38,14 @@ namespace Microsoft.ML.MixedPrecision.Text
                 if (!(column.ItemType is TextDataViewType) || column.Kind != SchemaShape.Column.VectorKind.Scalar)
                     throw new ArgumentOutOfRangeException(option, $"Column '{name}' must hold text (a scalar String column), but it holds {column.ItemType}.");
             }
-            var label = inputSchema.FirstOrDefault(c => c.Name == o.LabelColumnName);
-            if (label.Name == null)
-                throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName), $"Label column '{o.LabelColumnName}' not found in the input schema.");
-            if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-                throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName),
-                    $"Label column '{o.LabelColumnName}' must be a key (use mlContext.Transforms.Conversion.MapValueToKey(\"{o.LabelColumnName}\")), but it is {label.ItemType}.");
-            return ClassifierOutputSchema.Append(_mlContext, inputSchema, o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName);
         }
 
-        private TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
+        private protected override TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
         {
             if (input == null)
                 throw new ArgumentNullException(nameof(input));
             var o = TrainerOptions;
-            using var log = new TrainingLog(_env.Host, "TextClassification");
+            using var log = new TrainingLog(Environment.Host, "TextClassification");
             TorchRuntime.EnsureAvailable();
 
             CheckTextColumns(input.Schema, "training data");
@@ -118,10 +93,10 @@ namespace Microsoft.ML.MixedPrecision.Text
             torch.manual_seed(seed);
             using var model = new TextTransformer(shape);
             if (o.InitialWeightsPath != null)
-                LoadInitialWeights(model, o.InitialWeightsPath);
+                LoadInitialWeights(model, o.InitialWeightsPath, $"a text encoder ({model.Shape}, {model.Shape.Classes} classes)");
             log.Info($"Text encoder: {shape}.");
 
-            var device = TrainingDevice.Resolve(_env.GpuDeviceId, _env.FallbackToCpu, log);
+            var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
             using var precision = mixedPrecision == null
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
@@ -133,9 +108,9 @@ namespace Microsoft.ML.MixedPrecision.Text
             var graph = TextClassifierOnnx.Build(model, tokenizer, onnxInput, out string logits);
             ClassificationHead.Append(graph, logits, classCount);
             var preprocessing = tokenizer.Pairs
-                ? new IEstimator<ITransformer>[] { _mlContext.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
+                ? new IEstimator<ITransformer>[] { Builder.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
                 : null;
-            var chain = ClassificationOutputChain.Build(_mlContext, input, preprocessing, onnxInput, graph.ToBytes(), classNames, classCount,
+            var chain = ClassificationOutputChain.Build(Builder, input, preprocessing, onnxInput, graph.ToBytes(), classNames, classCount,
                 o.ScoreColumnName, o.PredictedLabelColumnName, tokenizer.Pairs ? new[] { PairColumnName } : null);
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 encoder and its tokenizer to ONNX.");
             return new TextClassificationTransformer(chain, classNames.DenseValues().Select(n => n.ToString()).ToArray(), summary,
@@ -161,18 +136,6 @@ namespace Microsoft.ML.MixedPrecision.Text
             }
         }
 
-        private static VBuffer<ReadOnlyMemory<char>> CheckLabelColumn(DataViewSchema schema, string name, out int classCount, string where = "training data")
-        {
-            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                $"Label column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
-            if (!(column.Type is KeyDataViewType key))
-                throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                    $"Label column '{name}' must be a key type (use mlContext.Transforms.Conversion.MapValueToKey(\"{name}\")), but its type is {column.Type}.");
-            if (key.Count < 2 || key.Count > int.MaxValue)
-                throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                    $"Label column '{name}' has {key.Count} class(es); a classifier needs at least two.");
-            return ClassificationOutputChain.GetClassNames(column, out classCount);
-        }
 
         private TextRows ReadRows(IDataView data, string what, TrainingLog log)
         {
@@ -278,26 +241,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             return new TextTrainingData(sequences, rows.Labels.ToArray());
         }
 
-        private static void LoadInitialWeights(TextTransformer model, string path)
-        {
-            try
-            {
-                model.load(path);
-            }
-            catch (Exception e) when (!(e is OutOfMemoryException))
-            {
-                throw new ArgumentException(
-                    $"Option InitialWeightsPath: '{path}' could not be loaded into a text encoder ({model.Shape}, {model.Shape.Classes} classes): {Innermost(e).Message}",
-                    nameof(Options.InitialWeightsPath), e);
-            }
-        }
 
-        private static Exception Innermost(Exception e)
-        {
-            while (e.InnerException != null)
-                e = e.InnerException;
-            return e;
-        }
 
         /// <summary>Texts and 0-based labels read from an IDataView.</summary>
         private sealed class TextRows

@@ -20,34 +20,17 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// autocast, and returns an ordinary FP32 ML.NET model (stock transformers around ApplyOnnxModel).
     /// Create it with <c>mlContext.MulticlassClassification.Trainers.ImageClassification(...)</c>.
     /// </summary>
-    public sealed partial class ImageClassificationTrainer : IEstimator<ImageClassificationTransformer>, IPrecisionAwareTrainer
+    public sealed partial class ImageClassificationTrainer : ClassificationTrainerBase<ImageClassificationTrainer.Options, ImageClassificationTransformer>
     {
         private const int MaxAutoImageSize = 224;
         private const int SmallArchitectureMaxSize = 64;
-        private readonly TrainerEnvironment _env;
-        private readonly MLContext _mlContext;
-
         internal ImageClassificationTrainer(TrainerEnvironment env, Options options)
+            : base(env, options)
         {
-            _env = env ?? throw new ArgumentNullException(nameof(env));
-            _mlContext = env.Builder;
-            TrainerOptions = options ?? throw new ArgumentNullException(nameof(options));
-            TrainerOptions.Validate();
         }
 
-        /// <summary>The trainer's options.</summary>
-        public Options TrainerOptions { get; }
-
-        /// <summary>Trains in float32. Use <c>.WithMixedPrecision()</c> for bf16/fp16 autocast training.</summary>
-        public ImageClassificationTransformer Fit(IDataView input) => FitCore(input, mixedPrecision: null);
-
-        ClassifierTransformer IPrecisionAwareTrainer.Fit(IDataView input, MixedPrecisionOptions mixedPrecision)
-            => FitCore(input, mixedPrecision ?? new MixedPrecisionOptions());
-
-        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        private protected override void CheckFeatureColumns(SchemaShape inputSchema)
         {
-            if (inputSchema == null)
-                throw new ArgumentNullException(nameof(inputSchema));
             var o = TrainerOptions;
             var feature = inputSchema.FirstOrDefault(c => c.Name == o.FeatureColumnName);
             if (feature.Name == null)
@@ -56,21 +39,14 @@ namespace Microsoft.ML.MixedPrecision.Vision
             if (!isBytes && !(feature.ItemType is ImageDataViewType))
                 throw new ArgumentOutOfRangeException(nameof(o.FeatureColumnName),
                     $"Feature column '{o.FeatureColumnName}' must hold encoded image bytes (variable-length Vector<Byte>) or images (from LoadImages), but it holds {feature.ItemType}.");
-            var label = inputSchema.FirstOrDefault(c => c.Name == o.LabelColumnName);
-            if (label.Name == null)
-                throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName), $"Label column '{o.LabelColumnName}' not found in the input schema.");
-            if (!label.IsKey || label.Kind != SchemaShape.Column.VectorKind.Scalar)
-                throw new ArgumentOutOfRangeException(nameof(o.LabelColumnName),
-                    $"Label column '{o.LabelColumnName}' must be a key (use mlContext.Transforms.Conversion.MapValueToKey(\"{o.LabelColumnName}\")), but it is {label.ItemType}.");
-            return ClassifierOutputSchema.Append(_mlContext, inputSchema, o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName);
         }
 
-        private ImageClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
+        private protected override ImageClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
         {
             if (input == null)
                 throw new ArgumentNullException(nameof(input));
             var o = TrainerOptions;
-            using var log = new TrainingLog(_env.Host, "ImageClassification");
+            using var log = new TrainingLog(Environment.Host, "ImageClassification");
             TorchRuntime.EnsureAvailable();
 
             var kind = CheckFeatureColumn(input.Schema, o.FeatureColumnName);
@@ -98,14 +74,14 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int shift = o.AugmentationShiftPixels >= 0 ? o.AugmentationShiftPixels : (int)Math.Round(0.08 * Math.Min(geometry.Width, geometry.Height));
 
             log.Info($"Decoding images to {geometry.Channels}x{geometry.Height}x{geometry.Width} for {architecture}.");
-            var preprocessing = ImageInputChain.FitPreprocessing(_mlContext, imageInput, input);
+            var preprocessing = ImageInputChain.FitPreprocessing(Builder, imageInput, input);
             var all = Materialize(preprocessing, input, imageInput, "training data", shift, log);
             ImageTrainingData train, validation;
             int seed = o.Seed ?? log.NewSeed();
             if (o.ValidationSet != null)
             {
                 train = all;
-                validation = Materialize(ImageInputChain.FitPreprocessing(_mlContext, imageInput, o.ValidationSet), o.ValidationSet, imageInput,
+                validation = Materialize(ImageInputChain.FitPreprocessing(Builder, imageInput, o.ValidationSet), o.ValidationSet, imageInput,
                     "validation set", shift, log);
             }
             else
@@ -118,9 +94,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
             torch.manual_seed(seed);
             using var model = new ResNet(geometry.Channels, classCount, architecture);
             if (o.InitialWeightsPath != null)
-                LoadInitialWeights(model, o.InitialWeightsPath);
+                LoadInitialWeights(model, o.InitialWeightsPath, $"a {architecture} with {geometry.Channels} channels and {classCount} classes");
 
-            var device = TrainingDevice.Resolve(_env.GpuDeviceId, _env.FallbackToCpu, log);
+            var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
             using var precision = mixedPrecision == null
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
@@ -130,7 +106,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             model.to(torch.CPU);
             var graph = ImageClassifierOnnx.Build(model, geometry.Channels, geometry.Height, geometry.Width, "pixels", out string logits);
             ClassificationHead.Append(graph, logits, classCount);
-            var chain = ImageInputChain.BuildClassifier(_mlContext, imageInput, graph.ToBytes(), classNames, classCount,
+            var chain = ImageInputChain.BuildClassifier(Builder, imageInput, graph.ToBytes(), classNames, classCount,
                 o.ScoreColumnName, o.PredictedLabelColumnName, input);
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             return new ImageClassificationTransformer(chain, ToList(classNames), summary, architecture,
@@ -151,19 +127,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 $"or images (from LoadImages), but its type is {type}.");
         }
 
-        private static VBuffer<ReadOnlyMemory<char>> CheckLabelColumn(DataViewSchema schema, string name, out int classCount, string where = "training data")
-        {
-            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                $"Label column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
-            if (!(column.Type is KeyDataViewType key))
-                throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                    $"Label column '{name}' must be a key type (use mlContext.Transforms.Conversion.MapValueToKey(\"{name}\")), but its type is {column.Type}.");
-            if (key.Count < 2 || key.Count > int.MaxValue)
-                throw new ArgumentOutOfRangeException(nameof(Options.LabelColumnName),
-                    $"Label column '{name}' has {key.Count} class(es); a classifier needs at least two.");
-            var names = ClassificationOutputChain.GetClassNames(column, out classCount);
-            return names;
-        }
 
         private (int Width, int Height, int Channels) ResolveGeometry(IDataView input, ImageInputKind kind)
         {
@@ -319,28 +282,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return (all.Subset(order.Skip(validationCount).ToArray()), all.Subset(order.Take(validationCount).ToArray()));
         }
 
-        private static void LoadInitialWeights(ResNet model, string path)
-        {
-            try
-            {
-                model.load(path);
-            }
-            catch (Exception e) when (!(e is OutOfMemoryException))
-            {
-                throw new ArgumentException(
-                    $"Option InitialWeightsPath: '{path}' could not be loaded into a {model.Architecture} with {model.InputChannels} channels and {model.NumClasses} classes ({Innermost(e).Message}).",
-                    nameof(Options.InitialWeightsPath), e);
-            }
-        }
 
         private static IReadOnlyList<string> ToList(VBuffer<ReadOnlyMemory<char>> names)
             => names.DenseValues().Select(n => n.ToString()).ToArray();
 
-        private static Exception Innermost(Exception e)
-        {
-            while (e.InnerException != null)
-                e = e.InnerException;
-            return e;
-        }
     }
 }
