@@ -53,9 +53,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             if (o.ValidationSet != null)
             {
                 CheckTextColumns(o.ValidationSet.Schema, "validation set");
-                CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
-                if (validationClasses != classCount)
-                    throw new ArgumentException($"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {classCount}: map both with the same MapValueToKey transformer.", nameof(o.ValidationSet));
+                CheckValidationLabels(classCount);
             }
 
             int seed = o.Seed ?? log.NewSeed();

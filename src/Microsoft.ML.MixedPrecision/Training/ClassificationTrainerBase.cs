@@ -73,6 +73,17 @@ namespace Microsoft.ML.MixedPrecision.Training
             return ClassificationOutputChain.GetClassNames(column, out classCount);
         }
 
+        /// <summary>Checks the validation set's label has the training label's classes (the same MapValueToKey).</summary>
+        private protected void CheckValidationLabels(int trainingClassCount)
+        {
+            var o = TrainerOptions;
+            CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
+            if (validationClasses != trainingClassCount)
+                throw new ArgumentException(
+                    $"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {trainingClassCount}: " +
+                    "map both with the same MapValueToKey transformer.", nameof(o.ValidationSet));
+        }
+
         /// <summary>Loads <see cref="ClassificationTrainerOptionsBase.InitialWeightsPath"/>, naming the option and the model on failure.</summary>
         private protected static void LoadInitialWeights(torch.nn.Module model, string path, string modelDescription)
         {

@@ -54,9 +54,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             if (o.ValidationSet != null)
             {
                 CheckFeatureColumn(o.ValidationSet.Schema, o.FeatureColumnName, "validation set");
-                CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
-                if (validationClasses != classCount)
-                    throw new ArgumentException($"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {classCount}: map both with the same MapValueToKey transformer.", nameof(o.ValidationSet));
+                CheckValidationLabels(classCount);
             }
 
             var geometry = ResolveGeometry(input, kind);
