@@ -66,7 +66,8 @@ namespace Microsoft.ML.MixedPrecision.Text
             }
             else
             {
-                (train, validation) = Split(all, o.ValidationSetFraction, seed);
+                var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
+                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
             }
             if (train.Labels.Distinct().Count() < 2)
                 throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class; a classifier needs at least two.");
@@ -179,20 +180,6 @@ namespace Microsoft.ML.MixedPrecision.Text
             return rows;
         }
 
-        private static (TextRows Train, TextRows Validation) Split(TextRows all, double fraction, int seed)
-        {
-            int validationCount = (int)Math.Floor(all.Count * fraction);
-            if (validationCount == 0 || all.Count - validationCount < 2)
-                return (all, null);
-            var order = Enumerable.Range(0, all.Count).ToArray();
-            var random = new Random(seed ^ 0x5eed);
-            for (int i = order.Length - 1; i > 0; i--)
-            {
-                int j = random.Next(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
-            return (all.Subset(order.Skip(validationCount)), all.Subset(order.Take(validationCount)));
-        }
 
         private TextTokenizer CreateTokenizer(TextRows train, TrainingLog log)
         {

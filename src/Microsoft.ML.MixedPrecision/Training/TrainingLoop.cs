@@ -74,7 +74,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                     correctSum.zero_();
                     int seen = 0, batchIndex = 0, micro = 0;
                     var epochClock = Stopwatch.StartNew();
-                    int[] order = Shuffle(train.Count, random);
+                    int[] order = ExampleOrder.Shuffled(train.Count, random);
                     if (examplesPerEpoch < order.Length)
                         Array.Resize(ref order, examplesPerEpoch);
                     optimizer.zero_grad();
@@ -290,16 +290,6 @@ namespace Microsoft.ML.MixedPrecision.Training
                 throw new OperationCanceledException("Training was canceled through MLContext.");
         }
 
-        private static int[] Shuffle(int count, Random random)
-        {
-            var order = Enumerable.Range(0, count).ToArray();
-            for (int i = count - 1; i > 0; i--)
-            {
-                int j = random.Next(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
-            return order;
-        }
 
         private static Dictionary<string, Tensor> Snapshot(Module model)
         {

@@ -84,7 +84,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
             }
             else
             {
-                (train, validation) = Split(all, o.ValidationSetFraction, seed, shift);
+                var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
+                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
             }
             if (train.Labels.Distinct().Count() < 2)
                 throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class; a classifier needs at least two.");
@@ -220,7 +221,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
             var pixelsColumn = transformed.Schema[ImageInputChain.PixelsColumnName];
             var labelColumn = transformed.Schema[o.LabelColumnName];
             int imageSize = image.Channels * image.Height * image.Width;
-            var pixels = new List<byte>();
             var bufferList = new List<byte[]>();
             var labels = new List<long>();
             long missingLabels = 0;
@@ -265,20 +265,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return new ImageTrainingData(all, labels.ToArray(), image.Channels, image.Height, image.Width, shift, o.AugmentationHorizontalFlip);
         }
 
-        private static (ImageTrainingData Train, ImageTrainingData Validation) Split(ImageTrainingData all, double fraction, int seed, int shift)
-        {
-            int validationCount = (int)Math.Floor(all.Count * fraction);
-            if (validationCount == 0 || all.Count - validationCount < 2)
-                return (all, null);
-            var order = Enumerable.Range(0, all.Count).ToArray();
-            var random = new Random(seed ^ 0x5eed);
-            for (int i = order.Length - 1; i > 0; i--)
-            {
-                int j = random.Next(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
-            return (all.Subset(order.Skip(validationCount).ToArray()), all.Subset(order.Take(validationCount).ToArray()));
-        }
 
 
         private static IReadOnlyList<string> ToList(VBuffer<ReadOnlyMemory<char>> names)
