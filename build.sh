@@ -2,7 +2,8 @@
 # The project's two commands (see README.md):
 #   ./build.sh          set up prerequisites, build, run the main job (the Fashion-MNIST sample)
 #   ./build.sh test     set up prerequisites, build, run the whole test suite; ends with "N passed, N failed"
-# Also: ./build.sh pack (NuGet package into artifacts/), ./build.sh sample [args] (sample with options).
+# Also: ./build.sh bench [--quick] (FP32 vs AMP benchmark; last line is a JSON summary, results in artifacts/bench/),
+#       ./build.sh pack (NuGet package into artifacts/), ./build.sh sample [args] (sample with options).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,13 +26,18 @@ case "$command" in
     ./build/prereqs.sh
     exec ./build/run-tests.sh "$@"
     ;;
+  bench)
+    ./build/prereqs.sh --datasets --text-datasets
+    dotnet build test/Microsoft.ML.MixedPrecision.Benchmarks -c Release -v quiet -nologo
+    exec dotnet test/Microsoft.ML.MixedPrecision.Benchmarks/bin/Release/net10.0/Microsoft.ML.MixedPrecision.Benchmarks.dll "$@"
+    ;;
   pack)
     ./build/prereqs.sh
     dotnet pack src/Microsoft.ML.MixedPrecision.ImageDecoding -c Release -o artifacts/packages -nologo
     dotnet pack src/Microsoft.ML.MixedPrecision -c Release -o artifacts/packages -nologo
     ;;
   *)
-    echo "usage: ./build.sh [run|test|pack|sample]" >&2
+    echo "usage: ./build.sh [run|test|bench|pack|sample]" >&2
     exit 2
     ;;
 esac

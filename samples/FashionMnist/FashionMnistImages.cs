@@ -27,27 +27,19 @@ namespace FashionMnist
         /// <summary>Writes (once) and lists the PNG files of a split ("train" or "t10k").</summary>
         public static List<ImageFile> Prepare(string split, string outputFolder, int? limit = null)
         {
-            string imagesFile = Path.Combine(DatasetFolder, $"{split}-images-idx3-ubyte.gz");
-            string labelsFile = Path.Combine(DatasetFolder, $"{split}-labels-idx1-ubyte.gz");
-            if (!File.Exists(imagesFile))
-                throw new FileNotFoundException($"Fashion-MNIST is not installed: run 'apt-get install dataset-fashion-mnist' (./build.sh does it).", imagesFile);
-
-            byte[] images = ReadGzip(imagesFile);
-            byte[] labels = ReadGzip(labelsFile);
-            int count = ReadInt(labels, 4);
-            int rows = ReadInt(images, 8), cols = ReadInt(images, 12);
-            int take = Math.Min(count, limit ?? count);
+            var (images, labels, rows, cols) = ReadIdx(split, limit);
+            int take = labels.Length;
             string folder = Path.Combine(outputFolder, split == "t10k" ? "test" : "train");
             var files = new List<ImageFile>(take);
             var rgba = new byte[rows * cols * 4];
             for (int i = 0; i < take; i++)
             {
-                string label = ClassNames[labels[8 + i]];
+                string label = ClassNames[labels[i]];
                 string path = Path.Combine(folder, label, $"{i:D5}.png");
                 if (!File.Exists(path))
                 {
                     Directory.CreateDirectory(Path.GetDirectoryName(path));
-                    int offset = 16 + i * rows * cols;
+                    int offset = i * rows * cols;
                     for (int p = 0; p < rows * cols; p++)
                     {
                         byte v = images[offset + p];
@@ -62,6 +54,21 @@ namespace FashionMnist
                 files.Add(new ImageFile { ImagePath = path, Label = label });
             }
             return files;
+        }
+
+        /// <summary>The raw IDX content of a split: 8-bit pixels (row-major, image after image) and class indices.</summary>
+        public static (byte[] Pixels, byte[] Labels, int Rows, int Columns) ReadIdx(string split, int? limit = null)
+        {
+            string imagesFile = Path.Combine(DatasetFolder, $"{split}-images-idx3-ubyte.gz");
+            string labelsFile = Path.Combine(DatasetFolder, $"{split}-labels-idx1-ubyte.gz");
+            if (!File.Exists(imagesFile))
+                throw new FileNotFoundException($"Fashion-MNIST is not installed: run 'apt-get install dataset-fashion-mnist' (./build.sh does it).", imagesFile);
+            byte[] images = ReadGzip(imagesFile);
+            byte[] labels = ReadGzip(labelsFile);
+            int count = ReadInt(labels, 4);
+            int rows = ReadInt(images, 8), cols = ReadInt(images, 12);
+            int take = Math.Min(count, limit ?? count);
+            return (images.AsSpan(16, take * rows * cols).ToArray(), labels.AsSpan(8, take).ToArray(), rows, cols);
         }
 
         private static byte[] ReadGzip(string path)

@@ -1,0 +1,69 @@
+using System;
+using System.Globalization;
+using System.IO;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks
+{
+    /// <summary>Sizes of one benchmark run. <c>--quick</c> is a smoke check (under a minute); the default is the full run.</summary>
+    internal sealed class BenchSettings
+    {
+        public bool Quick { get; private set; }
+        public string OutputFolder { get; private set; } = Path.Combine("artifacts", "bench");
+        public int Seed { get; private set; } = 1;
+
+        // Bare TorchSharp loop: warm-up steps once per model, then repetitions of timed segments, FP32 and AMP interleaved.
+        public int BareWarmupSteps { get; private set; } = 3;
+        public int BareRepetitions { get; private set; } = 5;
+        public int ImageStepsPerSegment { get; private set; } = 12;
+        public int TextStepsPerSegment { get; private set; } = 40;
+
+        // ML.NET estimator: one epoch per fit, the first batches of each fit are warm-up.
+        public int EstimatorRepetitions { get; private set; } = 3;
+        public int EstimatorWarmupBatches { get; private set; } = 5;
+        public int ImageTrainingImages { get; private set; } = 6400;
+        public int TextQuotesPerLanguage { get; private set; } = 1250;
+
+        // Memory: a fresh process per measurement, so peak RSS belongs to one precision only.
+        public int MemoryRepetitions { get; private set; } = 2;
+        public int MemorySteps { get; private set; } = 4;
+
+        // Scoring the saved model.
+        public int ScoringTransformRows { get; private set; } = 2000;
+        public int ScoringEngineRows { get; private set; } = 500;
+
+        public int GemmSize { get; private set; } = 2048;
+
+        public static BenchSettings Parse(string[] args)
+        {
+            var s = new BenchSettings();
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--quick":
+                        s.Quick = true;
+                        s.BareWarmupSteps = 2;
+                        s.BareRepetitions = 3;
+                        s.ImageStepsPerSegment = 3;
+                        s.TextStepsPerSegment = 8;
+                        s.EstimatorRepetitions = 1;
+                        s.EstimatorWarmupBatches = 2;
+                        s.ImageTrainingImages = 896;
+                        s.TextQuotesPerLanguage = 120;
+                        s.MemoryRepetitions = 1;
+                        s.MemorySteps = 2;
+                        s.ScoringTransformRows = 256;
+                        s.ScoringEngineRows = 64;
+                        s.GemmSize = 1024;
+                        break;
+                    case "--out": s.OutputFolder = Next(); break;
+                    case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--repetitions": s.BareRepetitions = s.EstimatorRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N)");
+                }
+            }
+            return s;
+        }
+    }
+}

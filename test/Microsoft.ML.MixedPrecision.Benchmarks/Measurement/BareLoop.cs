@@ -1,0 +1,72 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Amp;
+using TorchSharp;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
+{
+    /// <summary>
+    /// The same network trained without ML.NET: batches prebuilt as tensors, one DisposeScope per step, forward + loss in
+    /// a bf16 autocast region (AMP) or in float32, backward, gradient clipping, AdamW. The trainers' algorithm, minus
+    /// the pipeline (data gathering, augmentation, metrics), so estimator / bare shows what the pipeline costs.
+    /// </summary>
+    internal sealed class BareLoop : IDisposable
+    {
+        private readonly Module _model;
+        private readonly bool _amp;
+        private readonly IReadOnlyList<(Tensor Input, Tensor Target)> _batches;
+        private readonly TorchSharp.Modules.Parameter[] _parameters;
+        private readonly optim.Optimizer _optimizer;
+        private readonly double _clipNorm;
+        private int _next;
+
+        public BareLoop(Module model, bool amp, IReadOnlyList<(Tensor Input, Tensor Target)> batches, double learningRate, double weightDecay, double clipNorm)
+        {
+            _model = model;
+            _amp = amp;
+            _batches = batches;
+            _clipNorm = clipNorm;
+            _model.train();
+            _parameters = model.parameters().ToArray();
+            _optimizer = optim.AdamW(_parameters, learningRate, weight_decay: weightDecay);
+        }
+
+        /// <summary>Training loss of every step run so far, in order.</summary>
+        public List<double> Losses { get; } = new List<double>();
+
+        public long SamplesPerStep => _batches[0].Input.shape[0];
+
+        /// <summary>Runs <paramref name="steps"/> steps and returns their wall-clock seconds.</summary>
+        public double Run(int steps, Action afterForward = null)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < steps; i++)
+                Step(afterForward);
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        public void Step(Action afterForward = null)
+        {
+            var (input, target) = _batches[_next++ % _batches.Count];
+            using var scope = NewDisposeScope();
+            Tensor loss;
+            using (_amp ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
+            {
+                var logits = _model.forward(input);
+                loss = nn.functional.cross_entropy(logits, target);
+            }
+            afterForward?.Invoke();
+            loss.backward();
+            nn.utils.clip_grad_norm_(_parameters, _clipNorm);
+            _optimizer.step();
+            _optimizer.zero_grad();
+            Losses.Add(loss.item<float>());
+        }
+
+        public void Dispose() => _optimizer.Dispose();
+    }
+}

@@ -1,0 +1,70 @@
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Text;
+using Microsoft.ML.MixedPrecision.Vision;
+using TorchSharp.Modules;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
+{
+    /// <summary>
+    /// Multiply-add FLOPs (2 per MAC) of a network's convolutions, Linear layers and attention matmuls in one forward
+    /// pass, from the layers' own weight shapes and strides. Training counts as 3× forward (backward computes input and
+    /// weight gradients), the usual convention for model FLOPs utilization. BatchNorm, activations and the optimizer
+    /// are not counted: MFU measures how well the GEMM/conv work uses the machine.
+    /// </summary>
+    internal static class FlopCounter
+    {
+        public const double TrainingToForward = 3.0;
+
+        /// <summary>Forward FLOPs of one image of <paramref name="height"/>×<paramref name="width"/>.</summary>
+        public static double ResNetForward(ResNet model, int height, int width)
+        {
+            double flops = 0;
+            var stem = model.children().OfType<Conv2d>().Single();
+            (long h, long w) = Conv(stem, height, width, ref flops);
+            if (model.children().OfType<MaxPool2d>().Any())
+                (h, w) = (Out(h, 3, 2, 1, 1), Out(w, 3, 2, 1, 1)); // ResNet18's 3×3/2 max pool
+            foreach (var block in model.modules().OfType<BasicBlock>())
+            {
+                var convs = block.modules().OfType<Conv2d>().ToArray(); // conv1, conv2, then the shortcut's conv if any
+                var (h1, w1) = Conv(convs[0], h, w, ref flops);
+                var (h2, w2) = Conv(convs[1], h1, w1, ref flops);
+                if (convs.Length > 2)
+                    Conv(convs[2], h, w, ref flops);
+                (h, w) = (h2, w2);
+            }
+            var fc = model.children().OfType<Linear>().Single();
+            flops += 2.0 * fc.weight.shape[0] * fc.weight.shape[1];
+            return flops;
+        }
+
+        /// <summary>Forward FLOPs of a batch of <paramref name="batch"/> sequences padded to <paramref name="length"/> tokens.</summary>
+        public static double TextForward(TextTransformer model, long batch, long length)
+        {
+            double flops = 0;
+            long rows = batch * length;
+            foreach (var block in model.modules().OfType<TransformerBlock>())
+            {
+                foreach (var linear in block.modules().OfType<Linear>())
+                    flops += 2.0 * rows * linear.weight.shape[0] * linear.weight.shape[1];
+                // Scores Q·Kᵀ and the weighted sum of V: 2 × (2·B·L·L·D).
+                flops += 4.0 * batch * length * length * model.Shape.Width;
+            }
+            var head = model.children().OfType<Linear>().Single();
+            flops += 2.0 * batch * head.weight.shape[0] * head.weight.shape[1];
+            return flops;
+        }
+
+        private static (long H, long W) Conv(Conv2d conv, long h, long w, ref double flops)
+        {
+            long outChannels = conv.weight.shape[0];
+            long perOutput = conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]; // Cin/groups × kh × kw
+            long oh = Out(h, conv.weight.shape[2], conv.stride[0], conv.padding[0], conv.dilation[0]);
+            long ow = Out(w, conv.weight.shape[3], conv.stride[1], conv.padding[1], conv.dilation[1]);
+            flops += 2.0 * outChannels * oh * ow * perOutput;
+            return (oh, ow);
+        }
+
+        private static long Out(long size, long kernel, long stride, long padding, long dilation)
+            => (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;
+    }
+}

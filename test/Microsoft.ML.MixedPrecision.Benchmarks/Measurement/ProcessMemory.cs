@@ -1,0 +1,64 @@
+using System;
+using System.IO;
+using System.Runtime.InteropServices;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
+{
+    /// <summary>
+    /// Linux process memory: resident set (VmRSS), its peak (VmHWM, resettable through /proc/self/clear_refs), and the
+    /// bytes glibc's malloc has handed out, which is where libtorch's CPU allocator gets every tensor.
+    /// </summary>
+    internal static class ProcessMemory
+    {
+        public static long ResidentBytes() => ReadStatusKb("VmRSS:") * 1024;
+
+        public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;
+
+        /// <summary>Starts a new peak: writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).</summary>
+        public static bool ResetPeak()
+        {
+            try
+            {
+                File.WriteAllText("/proc/self/clear_refs", "5");
+                return true;
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>Bytes in use in the malloc heap (small blocks + mmapped large blocks), or -1 when unavailable.</summary>
+        public static long NativeHeapInUse()
+        {
+            try
+            {
+                var info = mallinfo2();
+                return (long)(info.uordblks + info.hblkhd);
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException || e is DllNotFoundException)
+            {
+                return -1;
+            }
+        }
+
+        private static long ReadStatusKb(string key)
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith(key, StringComparison.Ordinal))
+                    return long.Parse(line.Substring(key.Length).Trim().Split(' ')[0]);
+            }
+            return -1;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct MallInfo2
+        {
+            public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+        }
+
+        [DllImport("libc", EntryPoint = "mallinfo2")]
+        private static extern MallInfo2 mallinfo2();
+    }
+}

@@ -1,0 +1,80 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
+{
+    /// <summary>The run's results as a Markdown table (for the README) and as the one-line JSON summary.</summary>
+    internal static class BenchTable
+    {
+        public static string Markdown(IReadOnlyList<WorkloadResult> results, IReadOnlyDictionary<string, ScoringRun> scoring, double bf16Gemm, double fp32Gemm)
+        {
+            var s = new StringBuilder();
+            s.AppendLine($"| measure | {string.Join(" | ", results.Select(r => $"{r.Name} (batch {r.BatchSize})"))} |");
+            s.AppendLine($"|---|{string.Join("|", results.Select(_ => "---:"))}|");
+            void Row(string name, Func<WorkloadResult, string> value) => s.AppendLine($"| {name} | {string.Join(" | ", results.Select(value))} |");
+            Row("ML.NET estimator FP32, samples/s", r => $"{r.Fp32SamplesPerSecond:F0}");
+            Row("ML.NET estimator AMP, samples/s", r => $"{r.AmpSamplesPerSecond:F0}");
+            Row("**speedup** AMP / FP32", r => $"**{r.Speedup:F2}**");
+            Row("bare TorchSharp loop FP32, samples/s", r => $"{r.BareFp32Median:F0}");
+            Row("bare TorchSharp loop AMP, samples/s", r => $"{r.BareAmpMedian:F0}");
+            Row("bare speedup AMP / FP32", r => $"{r.BareSpeedup:F2}");
+            Row("**pipeline_vs_bare** AMP (FP32)", r => $"**{r.PipelineVsBare:F2}** ({r.PipelineVsBareFp32:F2})");
+            Row("peak RSS FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.PeakBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.PeakBytes))}");
+            Row("training memory (peak − rest) FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.TrainingBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.TrainingBytes))}");
+            Row("**rss_ratio** (training memory) AMP / FP32", r => $"**{r.RssRatio:F2}**");
+            Row("whole-process peak RSS AMP / FP32", r => $"{r.ProcessRssRatio:F2}");
+            Row("activations at end of forward FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.ActivationBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.ActivationBytes))} ({r.ActivationRatio:F2})");
+            Row("training MFLOP per example (3 × forward)", r => $"{r.TrainingFlopsPerExample / 1e6:F0}");
+            Row("**mfu** (estimator AMP vs bf16 GEMM)", r => $"**{r.Mfu:F2}**");
+            Row("mfu of the bare AMP loop", r => $"{r.MfuBare:F2}");
+            Row("fit wall clock FP32 / AMP, s", r => $"{Stats(r.FitSecondsFp32):F1} / {Stats(r.FitSecondsAmp):F1}");
+            Row("scoring the saved model, Transform rows/s", r => $"{scoring[r.Name].TransformRowsPerSecond:F0}");
+            Row("scoring, PredictionEngine rows/s", r => $"{scoring[r.Name].PredictionEngineRowsPerSecond:F0}");
+            s.AppendLine();
+            s.AppendLine($"Measured GEMM rate (2 cores): bf16 {bf16Gemm / 1e9:F0} GFLOP/s, fp32 {fp32Gemm / 1e9:F0} GFLOP/s.");
+            return s.ToString();
+        }
+
+        public static string Json(IReadOnlyList<WorkloadResult> results, IReadOnlyDictionary<string, ScoringRun> scoring)
+        {
+            var root = new Dictionary<string, object>();
+            foreach (var r in results)
+            {
+                root[r.Name] = new Dictionary<string, double>
+                {
+                    ["fp32_samples_per_s"] = Round(r.Fp32SamplesPerSecond),
+                    ["amp_samples_per_s"] = Round(r.AmpSamplesPerSecond),
+                    ["speedup"] = Round(r.Speedup),
+                    ["pipeline_vs_bare"] = Round(r.PipelineVsBare),
+                    ["rss_ratio"] = Round(r.RssRatio),
+                    ["mfu"] = Round(r.Mfu),
+                    ["bare_fp32_samples_per_s"] = Round(r.BareFp32Median),
+                    ["bare_amp_samples_per_s"] = Round(r.BareAmpMedian),
+                    ["bare_speedup"] = Round(r.BareSpeedup),
+                    ["pipeline_vs_bare_fp32"] = Round(r.PipelineVsBareFp32),
+                    ["process_rss_ratio"] = Round(r.ProcessRssRatio),
+                    ["activation_ratio"] = Round(r.ActivationRatio),
+                };
+            }
+            root["scoring"] = new Dictionary<string, double>
+            {
+                ["image_rows_per_s"] = Round(scoring["image"].TransformRowsPerSecond),
+                ["text_rows_per_s"] = Round(scoring["text"].TransformRowsPerSecond),
+                ["image_prediction_engine_rows_per_s"] = Round(scoring["image"].PredictionEngineRowsPerSecond),
+                ["text_prediction_engine_rows_per_s"] = Round(scoring["text"].PredictionEngineRowsPerSecond),
+            };
+            return JsonSerializer.Serialize(root);
+        }
+
+        private static double Round(double value) => double.IsFinite(value) ? Math.Round(value, value >= 100 ? 1 : 3) : -1;
+
+        private static string Mib(double bytes) => (bytes / (1 << 20)).ToString("F0", CultureInfo.InvariantCulture);
+
+        private static double Stats(List<double> values) => Measurement.Stats.Median(values);
+    }
+}

@@ -1,0 +1,57 @@
+using System.Collections.Generic;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
+{
+    /// <summary>Everything measured for one workload; every ratio is computed from medians.</summary>
+    internal sealed class WorkloadResult
+    {
+        public string Name { get; init; }
+        public int BatchSize { get; init; }
+        public List<double> BareFp32 { get; } = new List<double>();
+        public List<double> BareAmp { get; } = new List<double>();
+        public List<double> EstimatorFp32 { get; } = new List<double>();
+        public List<double> EstimatorAmp { get; } = new List<double>();
+        public List<double> FitSecondsFp32 { get; } = new List<double>();
+        public List<double> FitSecondsAmp { get; } = new List<double>();
+        public List<MemoryProbe.Result> MemoryFp32 { get; } = new List<MemoryProbe.Result>();
+        public List<MemoryProbe.Result> MemoryAmp { get; } = new List<MemoryProbe.Result>();
+        public List<double> LossFp32 { get; set; } = new List<double>();
+        public List<double> LossAmp { get; set; } = new List<double>();
+        public double TrainingFlopsPerExample { get; set; }
+        public double Bf16GemmFlops { get; set; }
+        public string EstimatorPrecision { get; set; }
+
+        public double BareFp32Median => Stats.Median(BareFp32);
+        public double BareAmpMedian => Stats.Median(BareAmp);
+        public double Fp32SamplesPerSecond => Stats.Median(EstimatorFp32);
+        public double AmpSamplesPerSecond => Stats.Median(EstimatorAmp);
+
+        /// <summary>AMP / FP32 samples/s through the ML.NET estimator: what a user gets.</summary>
+        public double Speedup => Stats.Ratio(AmpSamplesPerSecond, Fp32SamplesPerSecond);
+        public double BareSpeedup => Stats.Ratio(BareAmpMedian, BareFp32Median);
+
+        /// <summary>Estimator / bare loop samples/s, for AMP (the product's path) and for FP32.</summary>
+        public double PipelineVsBare => Stats.Ratio(AmpSamplesPerSecond, BareAmpMedian);
+        public double PipelineVsBareFp32 => Stats.Ratio(Fp32SamplesPerSecond, BareFp32Median);
+
+        /// <summary>Memory training adds to the process (peak RSS − RSS at rest), AMP / FP32.</summary>
+        public double RssRatio => Stats.Ratio(Stats.Median(MemoryAmp.ConvertAll(m => (double)m.TrainingBytes)),
+            Stats.Median(MemoryFp32.ConvertAll(m => (double)m.TrainingBytes)));
+
+        /// <summary>Whole-process peak RSS (runtime, libraries and data included), AMP / FP32.</summary>
+        public double ProcessRssRatio => Stats.Ratio(Stats.Median(MemoryAmp.ConvertAll(m => (double)m.PeakBytes)),
+            Stats.Median(MemoryFp32.ConvertAll(m => (double)m.PeakBytes)));
+
+        /// <summary>Tensor bytes alive at the end of forward (activations kept for backward), AMP / FP32.</summary>
+        public double ActivationRatio => Stats.Ratio(Stats.Median(MemoryAmp.ConvertAll(m => (double)m.ActivationBytes)),
+            Stats.Median(MemoryFp32.ConvertAll(m => (double)m.ActivationBytes)));
+
+        /// <summary>Model FLOPs utilization of the AMP estimator: training FLOP/s over the measured bf16 GEMM FLOP/s.</summary>
+        public double Mfu => Stats.Ratio(TrainingFlopsPerExample * AmpSamplesPerSecond, Bf16GemmFlops);
+        public double MfuBare => Stats.Ratio(TrainingFlopsPerExample * BareAmpMedian, Bf16GemmFlops);
+
+        public double Median(List<MemoryProbe.Result> results, System.Func<MemoryProbe.Result, long> value)
+            => Stats.Median(results.ConvertAll(r => (double)value(r)));
+    }
+}

@@ -1,0 +1,82 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using Microsoft.ML.MixedPrecision.Benchmarks.Report;
+using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks
+{
+    /// <summary>The measurements of one workload, in order: bare loop, memory, estimator, scoring.</summary>
+    internal static class WorkloadBenchmark
+    {
+        public static (WorkloadResult, ScoringRun) Run(Workload workload, BenchSettings settings, double bf16GemmFlops)
+        {
+            var result = new WorkloadResult { Name = workload.Name, BatchSize = workload.BatchSize, Bf16GemmFlops = bf16GemmFlops };
+            Console.WriteLine($"\n== {workload.Name} (batch {workload.BatchSize}) ==");
+
+            workload.LoadBareData(settings, maxBatches: settings.Quick ? 8 : 48);
+            Console.WriteLine($"bare loop: {workload.Batches.Count} prebuilt batches, {settings.BareWarmupSteps} warm-up steps, " +
+                              $"{settings.BareRepetitions} x (FP32, AMP) segments");
+            using (var fp32Model = workload.CreateModel(settings.Seed))
+            using (var ampModel = workload.CreateModel(settings.Seed))
+            using (var fp32 = new BareLoop(fp32Model, amp: false, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
+            using (var amp = new BareLoop(ampModel, amp: true, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
+            {
+                result.TrainingFlopsPerExample = workload.TrainingFlopsPerExample(fp32Model);
+                fp32.Run(settings.BareWarmupSteps);
+                amp.Run(settings.BareWarmupSteps);
+                int steps = workload.Name == "image" ? settings.ImageStepsPerSegment : settings.TextStepsPerSegment;
+                for (int rep = 0; rep < settings.BareRepetitions; rep++)
+                {
+                    foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                    {
+                        var loop = useAmp ? amp : fp32;
+                        double rate = steps * loop.SamplesPerStep / loop.Run(steps);
+                        (useAmp ? result.BareAmp : result.BareFp32).Add(rate);
+                        Console.WriteLine($"  bare {(useAmp ? "AMP " : "FP32")} rep {rep + 1}: {rate:F0} samples/s");
+                    }
+                }
+                result.LossFp32 = fp32.Losses.ToList();
+                result.LossAmp = amp.Losses.ToList();
+            }
+            Console.WriteLine($"bare: FP32 {result.BareFp32Median:F0}, AMP {result.BareAmpMedian:F0} samples/s ({result.BareSpeedup:F2}x); " +
+                              $"{result.TrainingFlopsPerExample / 1e6:F0} MFLOP per training example");
+
+            for (int rep = 0; rep < settings.MemoryRepetitions; rep++)
+            {
+                foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                {
+                    var m = MemoryProbe.Measure(workload.Name, useAmp, settings);
+                    (useAmp ? result.MemoryAmp : result.MemoryFp32).Add(m);
+                    Console.WriteLine($"  memory {(useAmp ? "AMP " : "FP32")}: rest {m.RestBytes >> 20} MiB, peak {m.PeakBytes >> 20} MiB " +
+                                      $"(training +{m.TrainingBytes >> 20} MiB), activations {m.ActivationBytes >> 20} MiB");
+                }
+            }
+
+            string modelFolder = Path.Combine(settings.OutputFolder, "models");
+            Directory.CreateDirectory(modelFolder);
+            string ampModelPath = Path.Combine(modelFolder, $"{workload.Name}-amp.zip");
+            for (int rep = 0; rep < settings.EstimatorRepetitions; rep++)
+            {
+                foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                {
+                    var run = workload.TrainWithEstimator(useAmp, settings, useAmp ? ampModelPath : Path.Combine(modelFolder, $"{workload.Name}-fp32.zip"));
+                    (useAmp ? result.EstimatorAmp : result.EstimatorFp32).Add(run.SamplesPerSecond);
+                    (useAmp ? result.FitSecondsAmp : result.FitSecondsFp32).Add(run.FitSeconds);
+                    if (useAmp)
+                        result.EstimatorPrecision = run.Precision;
+                    Console.WriteLine($"  ML.NET {(useAmp ? "AMP " : "FP32")} rep {rep + 1}: {run.SamplesPerSecond:F0} samples/s " +
+                                      $"(precision {run.Precision}, fit {run.FitSeconds:F1} s, loss {run.TrainingLoss:F3})");
+                }
+            }
+            Console.WriteLine($"ML.NET: FP32 {result.Fp32SamplesPerSecond:F0}, AMP {result.AmpSamplesPerSecond:F0} samples/s ({result.Speedup:F2}x); " +
+                              $"pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
+
+            var score = workload.Score(ampModelPath, settings);
+            Console.WriteLine($"scoring the saved AMP model: Transform {score.TransformRowsPerSecond:F0} rows/s, " +
+                              $"PredictionEngine {score.PredictionEngineRowsPerSecond:F0} rows/s");
+            return (result, score);
+        }
+    }
+}

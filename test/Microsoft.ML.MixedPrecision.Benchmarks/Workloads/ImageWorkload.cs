@@ -1,0 +1,108 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using FashionMnist;
+using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using Microsoft.ML.MixedPrecision.Training;
+using Microsoft.ML.MixedPrecision.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
+{
+    /// <summary>
+    /// The Fashion-MNIST sample's trainer: ResNet (Auto = ResNetSmall at 28×28 gray), batch 128, the trainer's default
+    /// optimizer, on real Fashion-MNIST images (PNG files through LoadRawImageBytes, as in the sample).
+    /// </summary>
+    internal sealed class ImageWorkload : Workload
+    {
+        private const int Size = 28;
+        private static readonly ImageClassificationTrainer.Options Defaults = new ImageClassificationTrainer.Options();
+        private readonly string _folder = Path.Combine(Path.GetTempPath(), "mixedprecision-fashion-mnist", "data");
+
+        public override string Name => "image";
+        public override int BatchSize => 128;
+        public override double LearningRate => Defaults.LearningRate;
+        public override double WeightDecay => Defaults.WeightDecay;
+        public override double ClipNorm => Defaults.GradientClipNorm ?? double.PositiveInfinity;
+
+        public override void LoadBareData(BenchSettings settings, int maxBatches)
+        {
+            var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);
+            var data = new ImageTrainingData(pixels, labels.Select(l => (long)l).ToArray(), 1, rows, columns, shiftPixels: 0, horizontalFlip: false);
+            var order = ExampleOrder.Shuffled(data.Count, new Random(settings.Seed));
+            for (int start = 0; start + BatchSize <= order.Length; start += BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
+                AddBatch(data.ToTensors(host, CPU), tensor(host.Labels));
+            }
+        }
+
+        public override Module CreateModel(int seed)
+        {
+            manual_seed(seed);
+            return new ResNet(1, FashionMnistImages.ClassNames.Length, ResNetArchitecture.ResNetSmall);
+        }
+
+        public override double TrainingFlopsPerExample(Module model)
+            => FlopCounter.TrainingToForward * FlopCounter.ResNetForward((ResNet)model, Size, Size);
+
+        public override EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath)
+        {
+            var files = FashionMnistImages.Prepare("train", _folder, settings.ImageTrainingImages);
+            var mlContext = new MLContext(seed: settings.Seed);
+            var train = mlContext.Data.LoadFromEnumerable(files);
+            var clock = new SteadyStateClock(settings.EstimatorWarmupBatches);
+            var options = new ImageClassificationTrainer.Options
+            {
+                LabelColumnName = "Label",
+                FeatureColumnName = "ImageSource",
+                Epochs = 1,
+                BatchSize = BatchSize,
+                ValidationSetFraction = 0, // time training only
+                AugmentationHorizontalFlip = true,
+                Seed = settings.Seed,
+                MetricsEveryBatches = clock.ReportEvery,
+                MetricsCallback = clock.OnMetrics,
+            };
+            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(options);
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            var pipeline = mlContext.Transforms.LoadRawImageBytes("ImageSource", imageFolder: null, inputColumnName: "ImagePath")
+                .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+            var fit = Stopwatch.StartNew();
+            var model = pipeline.Fit(train);
+            double fitSeconds = fit.Elapsed.TotalSeconds;
+            var summary = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single().Summary;
+            mlContext.Model.Save(model, train.Schema, modelPath);
+            return new EstimatorRun
+            {
+                SamplesPerSecond = clock.SamplesPerSecond(files.Count, BatchSize),
+                FitSeconds = fitSeconds,
+                TrainingLoss = clock.TrainingLoss,
+                Precision = summary.Precision.ToString(),
+            };
+        }
+
+        public override ScoringRun Score(string modelPath, BenchSettings settings)
+        {
+            var files = FashionMnistImages.Prepare("t10k", _folder, settings.ScoringTransformRows);
+            var mlContext = new MLContext(seed: settings.Seed);
+            var model = mlContext.Model.Load(modelPath, out _);
+            var engine = mlContext.Model.CreatePredictionEngine<FashionMnistImages.ImageFile, ImagePrediction>(model);
+            return ScoringTimer.Measure(mlContext, model, files, engine.Predict, settings.ScoringEngineRows);
+        }
+
+        private sealed class ImagePrediction
+        {
+            public string PredictedLabel { get; set; }
+            public float[] Score { get; set; }
+        }
+    }
+}

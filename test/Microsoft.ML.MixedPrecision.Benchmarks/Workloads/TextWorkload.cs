@@ -1,0 +1,130 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using Microsoft.ML.MixedPrecision.Text;
+using Microsoft.ML.MixedPrecision.Training;
+using TextClassification;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
+{
+    /// <summary>
+    /// The text sample's trainer: the default Transformer encoder (2 layers, width 128, FFN 512), at most 64 tokens,
+    /// the trainer's default batch and optimizer, on Debian's fortune quotes in four languages.
+    /// </summary>
+    internal sealed class TextWorkload : Workload
+    {
+        private const int MaxLength = 64;
+        private static readonly TextClassificationTrainer.Options Defaults = new TextClassificationTrainer.Options { MaxSequenceLength = MaxLength };
+        private List<FortuneQuotes.Quote> _quotes;
+        private TextTokenizer _tokenizer;
+
+        public override string Name => "text";
+        public override int BatchSize => Defaults.BatchSize;
+        public override double LearningRate => Defaults.LearningRate;
+        public override double WeightDecay => Defaults.WeightDecay;
+        public override double ClipNorm => Defaults.GradientClipNorm ?? double.PositiveInfinity;
+
+        private List<FortuneQuotes.Quote> Quotes(BenchSettings settings)
+            => _quotes ??= FortuneQuotes.Load(settings.TextQuotesPerLanguage, settings.Seed);
+
+        private static long LabelIndex(string language) => Array.FindIndex(FortuneQuotes.Packages, p => p.Language == language);
+
+        public override void LoadBareData(BenchSettings settings, int maxBatches)
+        {
+            var quotes = Quotes(settings);
+            // The trainer's own tokenizer, learned from the training texts with the trainer's defaults.
+            var vocabulary = TextVocabulary.Learn(quotes.Select(q => q.Text), Defaults.MinTokenCount, Defaults.MaxVocabularySize);
+            _tokenizer = new TextTokenizer(vocabulary, MaxLength, pairs: false);
+            var data = new TextTrainingData(quotes.Select(q => _tokenizer.Encode(q.Text)).ToArray(), quotes.Select(q => LabelIndex(q.Label)).ToArray());
+            var order = ExampleOrder.Shuffled(data.Count, new Random(settings.Seed));
+            for (int start = 0; start + BatchSize <= order.Length && Batches.Count < maxBatches; start += BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
+                AddBatch(data.ToTensors(host, CPU), tensor(host.Labels));
+            }
+        }
+
+        public override Module CreateModel(int seed)
+        {
+            manual_seed(seed);
+            return new TextTransformer(new TextTransformerShape
+            {
+                VocabularySize = _tokenizer.IdCount,
+                MaxLength = MaxLength,
+                Width = Defaults.EmbeddingSize,
+                Heads = Defaults.NumberOfHeads,
+                Layers = Defaults.NumberOfLayers,
+                FeedForward = Defaults.FeedForwardSize,
+                Dropout = Defaults.Dropout,
+                Classes = FortuneQuotes.Packages.Length,
+                Pooling = Defaults.Pooling,
+            });
+        }
+
+        public override double TrainingFlopsPerExample(Module model)
+        {
+            var text = (TextTransformer)model;
+            double flops = Batches.Sum(b => FlopCounter.TextForward(text, b.Input.shape[0], b.Input.shape[1]));
+            long examples = Batches.Sum(b => b.Input.shape[0]);
+            return FlopCounter.TrainingToForward * flops / examples;
+        }
+
+        public override EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath)
+        {
+            var quotes = Quotes(settings);
+            var mlContext = new MLContext(seed: settings.Seed);
+            var train = mlContext.Data.LoadFromEnumerable(quotes);
+            var clock = new SteadyStateClock(settings.EstimatorWarmupBatches);
+            var options = new TextClassificationTrainer.Options
+            {
+                LabelColumnName = "Label",
+                Sentence1ColumnName = "Text",
+                MaxSequenceLength = MaxLength,
+                Epochs = 1,
+                ValidationSetFraction = 0, // time training only
+                Seed = settings.Seed,
+                MetricsEveryBatches = clock.ReportEvery,
+                MetricsCallback = clock.OnMetrics,
+            };
+            var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(options);
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+            var fit = Stopwatch.StartNew();
+            var model = pipeline.Fit(train);
+            double fitSeconds = fit.Elapsed.TotalSeconds;
+            var summary = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single().Summary;
+            mlContext.Model.Save(model, train.Schema, modelPath);
+            int examples = quotes.Count % BatchSize == 1 ? quotes.Count - 1 : quotes.Count; // the loop's batch-of-one rule
+            return new EstimatorRun
+            {
+                SamplesPerSecond = clock.SamplesPerSecond(examples, BatchSize),
+                FitSeconds = fitSeconds,
+                TrainingLoss = clock.TrainingLoss,
+                Precision = summary.Precision.ToString(),
+            };
+        }
+
+        public override ScoringRun Score(string modelPath, BenchSettings settings)
+        {
+            var quotes = Quotes(settings);
+            var rows = Enumerable.Range(0, settings.ScoringTransformRows).Select(i => quotes[i % quotes.Count]).ToList();
+            var mlContext = new MLContext(seed: settings.Seed);
+            var model = mlContext.Model.Load(modelPath, out _);
+            var engine = mlContext.Model.CreatePredictionEngine<FortuneQuotes.Quote, LanguagePrediction>(model);
+            return ScoringTimer.Measure(mlContext, model, rows, engine.Predict, settings.ScoringEngineRows);
+        }
+
+        private sealed class LanguagePrediction
+        {
+            public string PredictedLabel { get; set; }
+            public float[] Score { get; set; }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
+{
+    /// <summary>
+    /// One benchmarked trainer (image or text): its real data, the network the trainer builds, the trainer's own
+    /// optimizer settings, and the ML.NET pipeline a user writes.
+    /// </summary>
+    internal abstract class Workload : IDisposable
+    {
+        private readonly List<(Tensor Input, Tensor Target)> _batches = new List<(Tensor, Tensor)>();
+
+        /// <summary>"image" or "text", the key in the JSON summary.</summary>
+        public abstract string Name { get; }
+        public abstract int BatchSize { get; }
+        public abstract double LearningRate { get; }
+        public abstract double WeightDecay { get; }
+        public abstract double ClipNorm { get; }
+
+        /// <summary>Prebuilt batches (same data, order and tensors for FP32 and AMP) for the bare loop.</summary>
+        public IReadOnlyList<(Tensor Input, Tensor Target)> Batches => _batches;
+
+        /// <summary>Reads the examples the bare loop trains on and prebuilds up to <paramref name="maxBatches"/> batches.</summary>
+        public abstract void LoadBareData(BenchSettings settings, int maxBatches);
+
+        /// <summary>The network the trainer builds for this data, initialized from <paramref name="seed"/>.</summary>
+        public abstract Module CreateModel(int seed);
+
+        /// <summary>Training FLOPs (3 × forward) per example, averaged over the prebuilt batches.</summary>
+        public abstract double TrainingFlopsPerExample(Module model);
+
+        /// <summary>Trains one epoch through the ML.NET estimator and saves the model to <paramref name="modelPath"/>.</summary>
+        public abstract EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath);
+
+        /// <summary>Scoring throughput of a saved model: Transform over many rows, then a PredictionEngine row by row.</summary>
+        public abstract ScoringRun Score(string modelPath, BenchSettings settings);
+
+        protected void AddBatch(Tensor input, Tensor target) => _batches.Add((input.DetachFromDisposeScope(), target.DetachFromDisposeScope()));
+
+        public void Dispose()
+        {
+            foreach (var (input, target) in _batches)
+            {
+                input.Dispose();
+                target.Dispose();
+            }
+            _batches.Clear();
+        }
+    }
+
+    /// <summary>One fit through the estimator: steady-state samples/s (warm-up batches excluded) and the fit's wall clock.</summary>
+    internal sealed class EstimatorRun
+    {
+        public double SamplesPerSecond { get; init; }
+        public double FitSeconds { get; init; }
+        public double TrainingLoss { get; init; }
+        public string Precision { get; init; }
+    }
+
+    internal sealed class ScoringRun
+    {
+        public double TransformRowsPerSecond { get; init; }
+        public double PredictionEngineRowsPerSecond { get; init; }
+    }
+}
