@@ -11,14 +11,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         public string OutputFolder { get; private set; } = Path.Combine("artifacts", "bench");
         public int Seed { get; private set; } = 1;
 
-        // Bare TorchSharp loop: warm-up steps once per model, then repetitions of timed segments, FP32 and AMP interleaved.
+        // Each repetition times a bare-loop segment and an estimator fit in both precisions.
+        public int Repetitions { get; private set; } = 4;
+
+        // Bare TorchSharp loop: warm-up steps once per model, then one timed segment per precision and repetition.
         public int BareWarmupSteps { get; private set; } = 3;
-        public int BareRepetitions { get; private set; } = 5;
-        public int ImageStepsPerSegment { get; private set; } = 12;
-        public int TextStepsPerSegment { get; private set; } = 40;
+        public int ImageStepsPerSegment { get; private set; } = 16;
+        public int TextStepsPerSegment { get; private set; } = 80;
 
         // ML.NET estimator: one epoch per fit, the first batches of each fit are warm-up.
-        public int EstimatorRepetitions { get; private set; } = 3;
         public int EstimatorWarmupBatches { get; private set; } = 5;
         public int ImageTrainingImages { get; private set; } = 6400;
         public int TextQuotesPerLanguage { get; private set; } = 1250;
@@ -33,6 +34,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
         public int GemmSize { get; private set; } = 2048;
 
+        /// <summary>Only this workload ("image" or "text"); null runs both. A partial run's JSON holds only what ran.</summary>
+        public string Only { get; private set; }
+
         public static BenchSettings Parse(string[] args)
         {
             var s = new BenchSettings();
@@ -44,10 +48,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                     case "--quick":
                         s.Quick = true;
                         s.BareWarmupSteps = 2;
-                        s.BareRepetitions = 3;
+                        s.Repetitions = 1;
                         s.ImageStepsPerSegment = 3;
                         s.TextStepsPerSegment = 8;
-                        s.EstimatorRepetitions = 1;
                         s.EstimatorWarmupBatches = 2;
                         s.ImageTrainingImages = 896;
                         s.TextQuotesPerLanguage = 120;
@@ -58,9 +61,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.GemmSize = 1024;
                         break;
                     case "--out": s.OutputFolder = Next(); break;
+                    case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    case "--repetitions": s.BareRepetitions = s.EstimatorRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N)");
+                    case "--repetitions": s.Repetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text)");
                 }
             }
             return s;

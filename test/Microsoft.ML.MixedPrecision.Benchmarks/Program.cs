@@ -37,6 +37,11 @@ var results = new List<WorkloadResult>();
 var scoring = new Dictionary<string, ScoringRun>();
 foreach (Workload workload in new Workload[] { new ImageWorkload(), new TextWorkload() })
 {
+    if (settings.Only != null && settings.Only != workload.Name)
+    {
+        workload.Dispose();
+        continue;
+    }
     using (workload)
     {
         var (result, score) = WorkloadBenchmark.Run(workload, settings, bf16Gemm);

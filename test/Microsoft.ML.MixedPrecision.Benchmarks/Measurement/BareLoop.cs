@@ -38,6 +38,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         /// <summary>Training loss of every step run so far, in order.</summary>
         public List<double> Losses { get; } = new List<double>();
 
+        /// <summary>Milliseconds of every step so far: forward + loss, backward, clipping + optimizer step.</summary>
+        public List<(double Forward, double Backward, double Optimizer)> PhaseMilliseconds { get; } = new List<(double, double, double)>();
+
         public long SamplesPerStep => _batches[0].Input.shape[0];
 
         /// <summary>Runs <paramref name="steps"/> steps and returns their wall-clock seconds.</summary>
@@ -53,17 +56,24 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         {
             var (input, target) = _batches[_next++ % _batches.Count];
             using var scope = NewDisposeScope();
+            // CPU kernels run synchronously, so a stopwatch between the calls times each phase.
+            var clock = Stopwatch.StartNew();
             Tensor loss;
             using (_amp ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
             {
                 var logits = _model.forward(input);
                 loss = nn.functional.cross_entropy(logits, target);
             }
+            double forward = clock.Elapsed.TotalMilliseconds;
             afterForward?.Invoke();
+            clock.Restart();
             loss.backward();
+            double backward = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
             nn.utils.clip_grad_norm_(_parameters, _clipNorm);
             _optimizer.step();
             _optimizer.zero_grad();
+            PhaseMilliseconds.Add((forward, backward, clock.Elapsed.TotalMilliseconds));
             Losses.Add(loss.item<float>());
         }
 

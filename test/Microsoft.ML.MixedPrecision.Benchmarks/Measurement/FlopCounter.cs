@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Vision;
@@ -19,22 +20,36 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         public static double ResNetForward(ResNet model, int height, int width)
         {
             double flops = 0;
-            var stem = model.children().OfType<Conv2d>().Single();
-            (long h, long w) = Conv(stem, height, width, ref flops);
-            if (model.children().OfType<MaxPool2d>().Any())
-                (h, w) = (Out(h, 3, 2, 1, 1), Out(w, 3, 2, 1, 1)); // ResNet18's 3×3/2 max pool
-            foreach (var block in model.modules().OfType<BasicBlock>())
+            foreach (var (conv, h, w) in ResNetConvInputs(model, height, width))
             {
-                var convs = block.modules().OfType<Conv2d>().ToArray(); // conv1, conv2, then the shortcut's conv if any
-                var (h1, w1) = Conv(convs[0], h, w, ref flops);
-                var (h2, w2) = Conv(convs[1], h1, w1, ref flops);
-                if (convs.Length > 2)
-                    Conv(convs[2], h, w, ref flops);
-                (h, w) = (h2, w2);
+                var (oh, ow) = OutputSize(conv, h, w);
+                flops += 2.0 * conv.weight.shape[0] * oh * ow * conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3];
             }
             var fc = model.children().OfType<Linear>().Single();
             flops += 2.0 * fc.weight.shape[0] * fc.weight.shape[1];
             return flops;
+        }
+
+        /// <summary>Every convolution of the network with the height and width of its input, in forward order.</summary>
+        public static List<(Conv2d Conv, long H, long W)> ResNetConvInputs(ResNet model, int height, int width)
+        {
+            var convs = new List<(Conv2d, long, long)>();
+            var stem = model.children().OfType<Conv2d>().Single();
+            convs.Add((stem, height, width));
+            var (h, w) = OutputSize(stem, height, width);
+            if (model.children().OfType<MaxPool2d>().Any())
+                (h, w) = (Out(h, 3, 2, 1, 1), Out(w, 3, 2, 1, 1)); // ResNet18's 3×3/2 max pool
+            foreach (var block in model.modules().OfType<BasicBlock>())
+            {
+                var blockConvs = block.modules().OfType<Conv2d>().ToArray(); // conv1, conv2, then the shortcut's conv if any
+                convs.Add((blockConvs[0], h, w));
+                var (h1, w1) = OutputSize(blockConvs[0], h, w);
+                convs.Add((blockConvs[1], h1, w1));
+                if (blockConvs.Length > 2)
+                    convs.Add((blockConvs[2], h, w));
+                (h, w) = OutputSize(blockConvs[1], h1, w1);
+            }
+            return convs;
         }
 
         /// <summary>Forward FLOPs of a batch of <paramref name="batch"/> sequences padded to <paramref name="length"/> tokens.</summary>
@@ -54,15 +69,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             return flops;
         }
 
-        private static (long H, long W) Conv(Conv2d conv, long h, long w, ref double flops)
-        {
-            long outChannels = conv.weight.shape[0];
-            long perOutput = conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]; // Cin/groups × kh × kw
-            long oh = Out(h, conv.weight.shape[2], conv.stride[0], conv.padding[0], conv.dilation[0]);
-            long ow = Out(w, conv.weight.shape[3], conv.stride[1], conv.padding[1], conv.dilation[1]);
-            flops += 2.0 * outChannels * oh * ow * perOutput;
-            return (oh, ow);
-        }
+        public static (long H, long W) OutputSize(Conv2d conv, long h, long w)
+            => (Out(h, conv.weight.shape[2], conv.stride[0], conv.padding[0], conv.dilation[0]),
+                Out(w, conv.weight.shape[3], conv.stride[1], conv.padding[1], conv.dilation[1]));
 
         private static long Out(long size, long kernel, long stride, long padding, long dilation)
             => (size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1;

@@ -23,6 +23,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("bare TorchSharp loop FP32, samples/s", r => $"{r.BareFp32Median:F0}");
             Row("bare TorchSharp loop AMP, samples/s", r => $"{r.BareAmpMedian:F0}");
             Row("bare speedup AMP / FP32", r => $"{r.BareSpeedup:F2}");
+            Row("bare step ms FP32: forward / backward / clip+AdamW", r => WorkloadBenchmark.Phases(r.PhasesFp32));
+            Row("bare step ms AMP: forward / backward / clip+AdamW", r => WorkloadBenchmark.Phases(r.PhasesAmp));
+            Row("AMP speedup of forward / backward / clip+AdamW", r => $"{r.PhasesFp32.Forward / r.PhasesAmp.Forward:F2} / {r.PhasesFp32.Backward / r.PhasesAmp.Backward:F2} / {r.PhasesFp32.Optimizer / r.PhasesAmp.Optimizer:F2}");
+            Row("its layers alone (fwd + bwd at real shapes), bf16 speedup", r => $"{r.LayerSpeedup:F2}");
             Row("**pipeline_vs_bare** AMP (FP32)", r => $"**{r.PipelineVsBare:F2}** ({r.PipelineVsBareFp32:F2})");
             Row("peak RSS FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.PeakBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.PeakBytes))}");
             Row("training memory (peak − rest) FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.TrainingBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.TrainingBytes))}");
@@ -36,6 +40,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("scoring the saved model, Transform rows/s", r => $"{scoring[r.Name].TransformRowsPerSecond:F0}");
             Row("scoring, PredictionEngine rows/s", r => $"{scoring[r.Name].PredictionEngineRowsPerSecond:F0}");
             s.AppendLine();
+            foreach (var r in results)
+            {
+                s.AppendLine($"| {r.Name} layer, forward + backward | count | FP32 ms | bf16 ms | bf16 speedup |");
+                s.AppendLine("|---|---:|---:|---:|---:|");
+                foreach (var l in r.Layers)
+                    s.AppendLine($"| {l.Name} | {l.Count} | {l.Fp32Milliseconds:F2} | {l.Bf16Milliseconds:F2} | {l.Speedup:F2} |");
+                s.AppendLine();
+            }
             s.AppendLine($"Measured GEMM rate (2 cores): bf16 {bf16Gemm / 1e9:F0} GFLOP/s, fp32 {fp32Gemm / 1e9:F0} GFLOP/s.");
             return s.ToString();
         }
@@ -59,15 +71,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                     ["pipeline_vs_bare_fp32"] = Round(r.PipelineVsBareFp32),
                     ["process_rss_ratio"] = Round(r.ProcessRssRatio),
                     ["activation_ratio"] = Round(r.ActivationRatio),
+                    ["layer_speedup"] = Round(r.LayerSpeedup),
                 };
             }
-            root["scoring"] = new Dictionary<string, double>
-            {
-                ["image_rows_per_s"] = Round(scoring["image"].TransformRowsPerSecond),
-                ["text_rows_per_s"] = Round(scoring["text"].TransformRowsPerSecond),
-                ["image_prediction_engine_rows_per_s"] = Round(scoring["image"].PredictionEngineRowsPerSecond),
-                ["text_prediction_engine_rows_per_s"] = Round(scoring["text"].PredictionEngineRowsPerSecond),
-            };
+            var scores = new Dictionary<string, double>();
+            foreach (var (name, score) in scoring)
+                scores[$"{name}_rows_per_s"] = Round(score.TransformRowsPerSecond);
+            foreach (var (name, score) in scoring)
+                scores[$"{name}_prediction_engine_rows_per_s"] = Round(score.PredictionEngineRowsPerSecond);
+            root["scoring"] = scores;
             return JsonSerializer.Serialize(root);
         }
 

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
@@ -18,7 +19,16 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public List<MemoryProbe.Result> MemoryAmp { get; } = new List<MemoryProbe.Result>();
         public List<double> LossFp32 { get; set; } = new List<double>();
         public List<double> LossAmp { get; set; } = new List<double>();
+        /// <summary>Median ms of forward, backward and clip + optimizer step in the bare loop's timed steps.</summary>
+        public (double Forward, double Backward, double Optimizer) PhasesFp32 { get; set; }
+        public (double Forward, double Backward, double Optimizer) PhasesAmp { get; set; }
         public double TrainingFlopsPerExample { get; set; }
+
+        /// <summary>Forward + backward of the network's layers at their real shapes, FP32 vs bf16 tensors.</summary>
+        public List<LayerTiming> Layers { get; set; } = new List<LayerTiming>();
+
+        /// <summary>Time-weighted bf16 speedup of those layers, each counted as often as the network has it.</summary>
+        public double LayerSpeedup => Stats.Ratio(Layers.Sum(l => l.Count * l.Fp32Milliseconds), Layers.Sum(l => l.Count * l.Bf16Milliseconds));
         public double Bf16GemmFlops { get; set; }
         public string EstimatorPrecision { get; set; }
 

@@ -6,6 +6,7 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Training;
 using TextClassification;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
@@ -72,6 +73,54 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             double flops = Batches.Sum(b => FlopCounter.TextForward(text, b.Input.shape[0], b.Input.shape[1]));
             long examples = Batches.Sum(b => b.Input.shape[0]);
             return FlopCounter.TrainingToForward * flops / examples;
+        }
+
+        public override IEnumerable<LayerCase> LayerCases(Module model)
+        {
+            var text = (TextTransformer)model;
+            long batch = BatchSize, length = (long)Math.Round(Batches.Average(b => (double)b.Input.shape[1]));
+            long width = text.Shape.Width, heads = text.Shape.Heads, layers = text.Shape.Layers;
+            var cases = new List<LayerCase>();
+            foreach (var g in text.modules().OfType<TransformerBlock>().SelectMany(b => b.modules().OfType<Linear>())
+                         .GroupBy(l => (In: l.weight.shape[1], Out: l.weight.shape[0])))
+            {
+                var (inFeatures, outFeatures) = g.Key;
+                cases.Add(new LayerCase($"linear {inFeatures}->{outFeatures}, {batch}x{length} tokens", g.Count(), dtype =>
+                {
+                    var x = LayerSpeed.Leaf(new[] { batch * length, inFeatures }, dtype);
+                    var w = LayerSpeed.Leaf(new[] { outFeatures, inFeatures }, dtype);
+                    var b = LayerSpeed.Leaf(new[] { outFeatures }, dtype);
+                    return () =>
+                    {
+                        using var scope = NewDisposeScope();
+                        LayerSpeed.Backward(nn.functional.linear(x, w, b), x, w, b);
+                    };
+                }));
+            }
+            double dropout = text.Shape.Dropout;
+            cases.Add(new LayerCase($"attention (SDPA, dropout {dropout}), {heads} heads", (int)layers, dtype =>
+            {
+                var shape = new[] { batch, heads, length, width / heads };
+                var q = LayerSpeed.Leaf(shape, dtype);
+                var k = LayerSpeed.Leaf(shape, dtype);
+                var v = LayerSpeed.Leaf(shape, dtype);
+                return () =>
+                {
+                    using var scope = NewDisposeScope();
+                    LayerSpeed.Backward(nn.functional.scaled_dot_product_attention(q, k, v, null, dropout), q, k, v);
+                };
+            }));
+            // Embedding output and the two residual branches of each block.
+            cases.Add(new LayerCase($"dropout {dropout} on [{batch}, {length}, {width}]", 1 + 2 * (int)layers, dtype =>
+            {
+                var x = LayerSpeed.Leaf(new[] { batch, length, width }, dtype);
+                return () =>
+                {
+                    using var scope = NewDisposeScope();
+                    LayerSpeed.Backward(nn.functional.dropout(x, dropout, training: true), x);
+                };
+            }));
+            return cases;
         }
 
         public override EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath)

@@ -32,6 +32,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>Training FLOPs (3 × forward) per example, averaged over the prebuilt batches.</summary>
         public abstract double TrainingFlopsPerExample(Module model);
 
+        /// <summary>The network's GEMM/conv layers at their real shapes, for the per-layer FP32 vs bf16 timing.</summary>
+        public abstract IEnumerable<Measurement.LayerCase> LayerCases(Module model);
+
         /// <summary>Trains one epoch through the ML.NET estimator and saves the model to <paramref name="modelPath"/>.</summary>
         public abstract EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath);
 
