@@ -17,7 +17,6 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         // Bare TorchSharp loop: warm-up steps once per model, then one timed segment per precision and repetition.
         public int BareWarmupSteps { get; private set; } = 3;
         public int ImageStepsPerSegment { get; private set; } = 16;
-        public int TextStepsPerSegment { get; private set; } = 80;
 
         // ML.NET estimator: one epoch per fit, the first batches of each fit are warm-up.
         public int EstimatorWarmupBatches { get; private set; } = 5;
@@ -50,7 +49,6 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.BareWarmupSteps = 2;
                         s.Repetitions = 1;
                         s.ImageStepsPerSegment = 3;
-                        s.TextStepsPerSegment = 8;
                         s.EstimatorWarmupBatches = 2;
                         s.ImageTrainingImages = 896;
                         s.TextQuotesPerLanguage = 120;

@@ -22,8 +22,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             Directory.CreateDirectory(modelFolder);
             string ampModelPath = Path.Combine(modelFolder, $"{workload.Name}-amp.zip");
 
-            workload.LoadBareData(settings, maxBatches: settings.Quick ? 8 : 48);
-            int steps = workload.Name == "image" ? settings.ImageStepsPerSegment : settings.TextStepsPerSegment;
+            workload.LoadBareData(settings, workload.BareBatches(settings));
+            int steps = workload.StepsPerSegment(settings);
             Console.WriteLine($"bare loop: {workload.Batches.Count} prebuilt batches, {settings.BareWarmupSteps} warm-up steps, segments of {steps} steps; " +
                               $"estimator: one epoch per fit, {settings.EstimatorWarmupBatches} warm-up batches; {settings.Repetitions} repetitions");
             using (var fp32Model = workload.CreateModel(settings.Seed))
@@ -32,6 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             using (var amp = new BareLoop(ampModel, amp: true, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
             {
                 result.TrainingFlopsPerExample = workload.TrainingFlopsPerExample(fp32Model);
+                result.ParameterCount = fp32Model.parameters().Sum(p => p.numel());
                 result.Layers = LayerSpeed.Measure(workload.LayerCases(fp32Model), warmup: 2, repetitions: settings.Quick ? 3 : 9);
                 foreach (var layer in result.Layers)
                     Console.WriteLine($"  layer {layer.Name} (x{layer.Count}): FP32 {layer.Fp32Milliseconds:F2} ms, bf16 {layer.Bf16Milliseconds:F2} ms, {layer.Speedup:F2}x");

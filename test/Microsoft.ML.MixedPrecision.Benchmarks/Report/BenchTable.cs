@@ -30,6 +30,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("**pipeline_vs_bare** AMP (FP32)", r => $"**{r.PipelineVsBare:F2}** ({r.PipelineVsBareFp32:F2})");
             Row("peak RSS FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.PeakBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.PeakBytes))}");
             Row("training memory (peak − rest) FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.TrainingBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.TrainingBytes))}");
+            Row("parameters; their FP32 weights + grads + AdamW moments, MiB", r => $"{r.ParameterCount / 1e6:F2} M; {Mib(r.Float32StateBytes)}");
             Row("**rss_ratio** (training memory) AMP / FP32", r => $"**{r.RssRatio:F2}**");
             Row("whole-process peak RSS AMP / FP32", r => $"{r.ProcessRssRatio:F2}");
             Row("activations at end of forward FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.ActivationBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.ActivationBytes))} ({r.ActivationRatio:F2})");

@@ -24,6 +24,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public (double Forward, double Backward, double Optimizer) PhasesAmp { get; set; }
         public double TrainingFlopsPerExample { get; set; }
 
+        /// <summary>Trainable parameters; both precisions keep them in float32 with their gradients and two AdamW moments.</summary>
+        public long ParameterCount { get; set; }
+
+        /// <summary>float32 weights + gradients + AdamW's two moments: memory AMP cannot halve.</summary>
+        public long Float32StateBytes => ParameterCount * 4 * 4;
+
         /// <summary>Forward + backward of the network's layers at their real shapes, FP32 vs bf16 tensors.</summary>
         public List<LayerTiming> Layers { get; set; } = new List<LayerTiming>();
 

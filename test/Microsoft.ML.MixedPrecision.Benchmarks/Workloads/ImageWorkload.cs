@@ -30,6 +30,11 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         public override double WeightDecay => Defaults.WeightDecay;
         public override double ClipNorm => Defaults.GradientClipNorm ?? double.PositiveInfinity;
 
+        public override int BareBatches(BenchSettings settings) => settings.Quick ? 8 : 48;
+
+        // Every batch has the same shape, so any run of steps is representative.
+        public override int StepsPerSegment(BenchSettings settings) => settings.ImageStepsPerSegment;
+
         public override void LoadBareData(BenchSettings settings, int maxBatches)
         {
             var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);

@@ -34,6 +34,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
 
         private static long LabelIndex(string language) => Array.FindIndex(FortuneQuotes.Packages, p => p.Language == language);
 
+        // The whole epoch (the estimator's data), in batches padded to their longest text as the trainer pads them.
+        public override int BareBatches(BenchSettings settings) => settings.Quick ? 8 : int.MaxValue;
+
+        // A whole pass over the prebuilt batches: every segment then holds the same padded lengths, so segments compare.
+        public override int StepsPerSegment(BenchSettings settings) => Batches.Count;
+
         public override void LoadBareData(BenchSettings settings, int maxBatches)
         {
             var quotes = Quotes(settings);

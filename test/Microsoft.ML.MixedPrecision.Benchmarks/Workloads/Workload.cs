@@ -26,6 +26,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>Reads the examples the bare loop trains on and prebuilds up to <paramref name="maxBatches"/> batches.</summary>
         public abstract void LoadBareData(BenchSettings settings, int maxBatches);
 
+        /// <summary>How many batches the bare loop prebuilds for the timed segments.</summary>
+        public abstract int BareBatches(BenchSettings settings);
+
+        /// <summary>Steps of one timed bare-loop segment.</summary>
+        public abstract int StepsPerSegment(BenchSettings settings);
+
         /// <summary>The network the trainer builds for this data, initialized from <paramref name="seed"/>.</summary>
         public abstract Module CreateModel(int seed);
 
