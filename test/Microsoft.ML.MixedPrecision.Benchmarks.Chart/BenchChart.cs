@@ -31,7 +31,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Chart
                 }
             }
             bars.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
-            bars.Axes.Margins(bottom: 0);
+            double tallest = results.SelectMany(r => new[] { r.BareFp32, r.BareAmp, r.EstimatorFp32, r.EstimatorAmp }).DefaultIfEmpty(1).Max();
+            bars.Axes.SetLimitsY(0, tallest * 1.35); // headroom for the legend
             bars.YLabel("training samples/s");
             bars.Legend.ManualItems.Add(new LegendItem { LabelText = "FP32", FillColor = Colors.SteelBlue });
             bars.Legend.ManualItems.Add(new LegendItem { LabelText = "AMP (bf16)", FillColor = Colors.DarkOrange });
