@@ -56,7 +56,6 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.MemorySteps = 2;
                         s.ScoringTransformRows = 256;
                         s.ScoringEngineRows = 64;
-                        s.GemmSize = 1024;
                         break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;

@@ -37,7 +37,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
                 start.ArgumentList.Add(typeof(MemoryProbe).Assembly.Location);
             foreach (string arg in new[] { ChildFlag, workload, amp ? "amp" : "fp32", settings.MemorySteps.ToString(CultureInfo.InvariantCulture),
-                         settings.Seed.ToString(CultureInfo.InvariantCulture) })
+                         settings.Seed.ToString(CultureInfo.InvariantCulture), settings.Quick ? "quick" : "full" })
                 start.ArgumentList.Add(arg);
             using var child = Process.Start(start);
             string output = child.StandardOutput.ReadToEnd();
@@ -50,13 +50,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             throw new InvalidOperationException($"The memory probe ({workload}, {(amp ? "amp" : "fp32")}) exited with {child.ExitCode} and no result:\n{output}");
         }
 
-        /// <summary>The child's side: <c>--memory-probe image|text fp32|amp steps seed</c>.</summary>
+        /// <summary>The child's side: <c>--memory-probe image|text fp32|amp steps seed quick|full</c> (the data of the parent's run).</summary>
         public static int RunChild(string[] args)
         {
             string name = args[1];
             bool amp = args[2] == "amp";
             int steps = int.Parse(args[3], CultureInfo.InvariantCulture);
-            var settings = BenchSettings.Parse(new[] { "--seed", args[4] });
+            var settings = BenchSettings.Parse(args[5] == "quick" ? new[] { "--seed", args[4], "--quick" } : new[] { "--seed", args[4] });
             using Workload workload = name == "image" ? new ImageWorkload() : new TextWorkload();
             workload.LoadBareData(settings, maxBatches: steps + 1);
             using var model = workload.CreateModel(settings.Seed);

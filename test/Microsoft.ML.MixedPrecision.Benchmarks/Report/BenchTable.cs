@@ -58,7 +58,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             var root = new Dictionary<string, object>();
             foreach (var r in results)
             {
-                root[r.Name] = new Dictionary<string, double>
+                root[r.Name] = new Dictionary<string, double?>
                 {
                     ["fp32_samples_per_s"] = Round(r.Fp32SamplesPerSecond),
                     ["amp_samples_per_s"] = Round(r.AmpSamplesPerSecond),
@@ -75,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                     ["layer_speedup"] = Round(r.LayerSpeedup),
                 };
             }
-            var scores = new Dictionary<string, double>();
+            var scores = new Dictionary<string, double?>();
             foreach (var (name, score) in scoring)
                 scores[$"{name}_rows_per_s"] = Round(score.TransformRowsPerSecond);
             foreach (var (name, score) in scoring)
@@ -84,7 +84,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             return JsonSerializer.Serialize(root);
         }
 
-        private static double Round(double value) => double.IsFinite(value) ? Math.Round(value, value >= 100 ? 1 : 3) : -1;
+        /// <summary>Rounded for reading; null when a figure could not be computed (JSON has no NaN).</summary>
+        private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, value >= 100 ? 1 : 3) : null;
 
         private static string Mib(double bytes) => (bytes / (1 << 20)).ToString("F0", CultureInfo.InvariantCulture);
 
