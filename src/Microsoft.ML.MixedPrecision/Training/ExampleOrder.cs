@@ -19,6 +19,12 @@ namespace Microsoft.ML.MixedPrecision.Training
         }
 
         /// <summary>
+        /// Examples trained per epoch: all of them, except that a last batch of one would make BatchNorm fail in
+        /// training mode, so one (random) example is left out instead.
+        /// </summary>
+        public static int ExamplesPerEpoch(int count, int batchSize) => count % batchSize == 1 && count > 1 ? count - 1 : count;
+
+        /// <summary>
         /// Holds out floor(count × fraction) random examples for validation. Null when that leaves nothing to hold out
         /// or fewer than two training examples.
         /// </summary>

@@ -39,8 +39,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             using var optimizer = CreateOptimizer(parameters);
 
             int batchSize = _options.BatchSize;
-            // A last batch of one example would make BatchNorm fail in training mode: leave one (random) example out instead.
-            int examplesPerEpoch = train.Count % batchSize == 1 && train.Count > 1 ? train.Count - 1 : train.Count;
+            int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, batchSize);
             int batchesPerEpoch = (examplesPerEpoch + batchSize - 1) / batchSize;
             int accumulation = _options.GradientAccumulationSteps;
             long stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using FashionMnist;
@@ -39,13 +38,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         {
             var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);
             var data = new ImageTrainingData(pixels, labels.Select(l => (long)l).ToArray(), 1, rows, columns, shiftPixels: 0, horizontalFlip: false);
-            var order = ExampleOrder.Shuffled(data.Count, new Random(settings.Seed));
-            for (int start = 0; start + BatchSize <= order.Length; start += BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
-                AddBatch(data.ToTensors(host, CPU), tensor(host.Labels));
-            }
+            PrebuildBatches(data, settings.Seed, maxBatches);
         }
 
         public override Module CreateModel(int seed)
@@ -109,33 +102,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
                 .Append(classifier)
                 .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-            var fit = Stopwatch.StartNew();
-            var model = pipeline.Fit(train);
-            double fitSeconds = fit.Elapsed.TotalSeconds;
-            var summary = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single().Summary;
-            mlContext.Model.Save(model, train.Schema, modelPath);
-            return new EstimatorRun
-            {
-                SamplesPerSecond = clock.SamplesPerSecond(files.Count, BatchSize),
-                FitSeconds = fitSeconds,
-                TrainingLoss = clock.TrainingLoss,
-                Precision = summary.Precision.ToString(),
-            };
+            return FitAndSave(mlContext, pipeline, train, files.Count, clock, modelPath);
         }
 
         public override ScoringRun Score(string modelPath, BenchSettings settings)
         {
             var files = FashionMnistImages.Prepare("t10k", _folder, settings.ScoringTransformRows);
-            var mlContext = new MLContext(seed: settings.Seed);
-            var model = mlContext.Model.Load(modelPath, out _);
-            var engine = mlContext.Model.CreatePredictionEngine<FashionMnistImages.ImageFile, ImagePrediction>(model);
-            return ScoringTimer.Measure(mlContext, model, files, engine.Predict, settings.ScoringEngineRows);
-        }
-
-        private sealed class ImagePrediction
-        {
-            public string PredictedLabel { get; set; }
-            public float[] Score { get; set; }
+            return ScoringTimer.Measure(modelPath, files, settings);
         }
     }
 }

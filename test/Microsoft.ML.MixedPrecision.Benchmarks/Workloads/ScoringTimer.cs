@@ -6,13 +6,21 @@ using Microsoft.ML.Data;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
 {
-    /// <summary>Rows per second of a loaded model: a Transform pass reading every Score vector, then single-row predictions.</summary>
+    /// <summary>
+    /// Rows per second of a saved model, loaded in a fresh MLContext: a Transform pass reading every Score vector, then
+    /// single-row predictions through a PredictionEngine.
+    /// </summary>
     internal static class ScoringTimer
     {
-        public static ScoringRun Measure<TRow, TPrediction>(MLContext mlContext, ITransformer model, IReadOnlyList<TRow> rows,
-            Func<TRow, TPrediction> predict, int engineRows)
+        public static ScoringRun Measure<TRow>(string modelPath, IReadOnlyList<TRow> rows, BenchSettings settings)
             where TRow : class
         {
+            var mlContext = new MLContext(seed: settings.Seed);
+            var model = mlContext.Model.Load(modelPath, out _);
+            var engine = mlContext.Model.CreatePredictionEngine<TRow, ClassPrediction>(model);
+            Func<TRow, ClassPrediction> predict = engine.Predict;
+            int engineRows = settings.ScoringEngineRows;
+
             // Warm-up: the first rows pay for ONNX Runtime's lazy initialization.
             ReadScores(model.Transform(mlContext.Data.LoadFromEnumerable(rows.Take(32))));
             for (int i = 0; i < Math.Min(16, rows.Count); i++)
@@ -28,6 +36,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 predict(rows[i]);
             double engineRate = count / clock.Elapsed.TotalSeconds;
             return new ScoringRun { TransformRowsPerSecond = transformRate, PredictionEngineRowsPerSecond = engineRate };
+        }
+
+        /// <summary>The classifier's output columns, as a user's prediction class declares them.</summary>
+        private sealed class ClassPrediction
+        {
+            public string PredictedLabel { get; set; }
+            public float[] Score { get; set; }
         }
 
         private static long ReadScores(IDataView scored)

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Text;
@@ -47,13 +46,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             var vocabulary = TextVocabulary.Learn(quotes.Select(q => q.Text), Defaults.MinTokenCount, Defaults.MaxVocabularySize);
             _tokenizer = new TextTokenizer(vocabulary, MaxLength, pairs: false);
             var data = new TextTrainingData(quotes.Select(q => _tokenizer.Encode(q.Text)).ToArray(), quotes.Select(q => LabelIndex(q.Label)).ToArray());
-            var order = ExampleOrder.Shuffled(data.Count, new Random(settings.Seed));
-            for (int start = 0; start + BatchSize <= order.Length && Batches.Count < maxBatches; start += BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
-                AddBatch(data.ToTensors(host, CPU), tensor(host.Labels));
-            }
+            PrebuildBatches(data, settings.Seed, maxBatches);
         }
 
         public override Module CreateModel(int seed)
@@ -151,35 +144,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
                 .Append(classifier)
                 .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-            var fit = Stopwatch.StartNew();
-            var model = pipeline.Fit(train);
-            double fitSeconds = fit.Elapsed.TotalSeconds;
-            var summary = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single().Summary;
-            mlContext.Model.Save(model, train.Schema, modelPath);
-            int examples = quotes.Count % BatchSize == 1 ? quotes.Count - 1 : quotes.Count; // the loop's batch-of-one rule
-            return new EstimatorRun
-            {
-                SamplesPerSecond = clock.SamplesPerSecond(examples, BatchSize),
-                FitSeconds = fitSeconds,
-                TrainingLoss = clock.TrainingLoss,
-                Precision = summary.Precision.ToString(),
-            };
+            return FitAndSave(mlContext, pipeline, train, quotes.Count, clock, modelPath);
         }
 
         public override ScoringRun Score(string modelPath, BenchSettings settings)
         {
             var quotes = Quotes(settings);
             var rows = Enumerable.Range(0, settings.ScoringTransformRows).Select(i => quotes[i % quotes.Count]).ToList();
-            var mlContext = new MLContext(seed: settings.Seed);
-            var model = mlContext.Model.Load(modelPath, out _);
-            var engine = mlContext.Model.CreatePredictionEngine<FortuneQuotes.Quote, LanguagePrediction>(model);
-            return ScoringTimer.Measure(mlContext, model, rows, engine.Predict, settings.ScoringEngineRows);
-        }
-
-        private sealed class LanguagePrediction
-        {
-            public string PredictedLabel { get; set; }
-            public float[] Score { get; set; }
+            return ScoringTimer.Measure(modelPath, rows, settings);
         }
     }
 }

@@ -1,5 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Training;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
@@ -47,7 +50,38 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>Scoring throughput of a saved model: Transform over many rows, then a PredictionEngine row by row.</summary>
         public abstract ScoringRun Score(string modelPath, BenchSettings settings);
 
-        protected void AddBatch(Tensor input, Tensor target) => _batches.Add((input.DetachFromDisposeScope(), target.DetachFromDisposeScope()));
+        /// <summary>
+        /// Full batches of <paramref name="data"/> in the first epoch's order of a trainer seeded with <paramref name="seed"/>,
+        /// built as the trainer builds them (no augmentation), up to <paramref name="maxBatches"/>.
+        /// </summary>
+        protected void PrebuildBatches(ITrainingData data, int seed, int maxBatches)
+        {
+            var order = ExampleOrder.Shuffled(data.Count, new Random(seed));
+            for (int start = 0; start + BatchSize <= order.Length && _batches.Count < maxBatches; start += BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
+                _batches.Add((data.ToTensors(host, CPU).DetachFromDisposeScope(), tensor(host.Labels).DetachFromDisposeScope()));
+            }
+        }
+
+        /// <summary>Fits <paramref name="pipeline"/> (one epoch timed by <paramref name="clock"/>) and saves the model.</summary>
+        protected EstimatorRun FitAndSave(MLContext mlContext, IEstimator<ITransformer> pipeline, IDataView train, int examples,
+            SteadyStateClock clock, string modelPath)
+        {
+            var fit = Stopwatch.StartNew();
+            var model = pipeline.Fit(train);
+            double fitSeconds = fit.Elapsed.TotalSeconds;
+            var summary = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single().Summary;
+            mlContext.Model.Save(model, train.Schema, modelPath);
+            return new EstimatorRun
+            {
+                SamplesPerSecond = clock.SamplesPerSecond(ExampleOrder.ExamplesPerEpoch(examples, BatchSize), BatchSize),
+                FitSeconds = fitSeconds,
+                TrainingLoss = clock.TrainingLoss,
+                Precision = summary.Precision.ToString(),
+            };
+        }
 
         public void Dispose()
         {
