@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Text;
+using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 
 namespace Microsoft.ML.MixedPrecision.Amp
@@ -45,7 +46,7 @@ namespace Microsoft.ML.MixedPrecision.Amp
                         "TorchSharp could not load its native libraries (libtorch 2.10 via TorchSharp-cpu 0.107.0). " +
                         $"On Linux this usually means libstdc++ lacks {RequiredGlibcxxVersion}: install libstdc++6 from GCC 13 or " +
                         "newer (Debian 12: libstdc++6 from trixie; the repository's build/prereqs.sh does it). Details: " +
-                        Innermost(e).Message, e);
+                        e.Innermost().Message, e);
                 }
                 _available = true;
             }
@@ -97,13 +98,6 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 "/lib/aarch64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",
             };
             return candidates.FirstOrDefault(File.Exists);
-        }
-
-        private static Exception Innermost(Exception e)
-        {
-            while (e.InnerException != null)
-                e = e.InnerException;
-            return e;
         }
     }
 }

@@ -9,6 +9,7 @@ using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Scoring;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
 namespace Microsoft.ML.MixedPrecision.Text
 {
@@ -40,81 +41,12 @@ namespace Microsoft.ML.MixedPrecision.Text
             }
         }
 
+        private protected override string ComponentName => "TextClassification";
+
         private protected override TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
-        {
-            if (input == null)
-                throw new ArgumentNullException(nameof(input));
-            var o = TrainerOptions;
-            using var log = new TrainingLog(Environment.Host, "TextClassification");
-            TorchRuntime.EnsureAvailable();
+            => Fit(input, mixedPrecision, log => new TextFitSteps(this, log));
 
-            CheckTextColumns(input.Schema, "training data");
-            var classNames = CheckLabelColumn(input.Schema, o.LabelColumnName, out int classCount);
-            if (o.ValidationSet != null)
-            {
-                CheckTextColumns(o.ValidationSet.Schema, "validation set");
-                CheckValidationLabels(classCount);
-            }
-
-            int seed = o.Seed ?? log.NewSeed();
-            var all = ReadRows(input, "training data", log);
-            TextRows train, validation;
-            if (o.ValidationSet != null)
-            {
-                train = all;
-                validation = ReadRows(o.ValidationSet, "validation set", log);
-            }
-            else
-            {
-                var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
-                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
-            }
-            if (train.Labels.Distinct().Count() < 2)
-                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class; a classifier needs at least two.");
-
-            var tokenizer = CreateTokenizer(train, log);
-            var shape = new TextTransformerShape
-            {
-                VocabularySize = tokenizer.IdCount,
-                MaxLength = o.MaxSequenceLength,
-                Width = o.EmbeddingSize,
-                Heads = o.NumberOfHeads,
-                Layers = o.NumberOfLayers,
-                FeedForward = o.FeedForwardSize,
-                Dropout = o.Dropout,
-                Classes = classCount,
-                Pooling = o.Pooling,
-                Segments = tokenizer.Pairs,
-            };
-            var trainData = Encode(train, tokenizer, "training data", log);
-            var validationData = validation == null ? null : Encode(validation, tokenizer, "validation set", log);
-
-            torch.manual_seed(seed);
-            using var model = new TextTransformer(shape);
-            if (o.InitialWeightsPath != null)
-                LoadInitialWeights(model, o.InitialWeightsPath, $"a text encoder ({model.Shape}, {model.Shape.Classes} classes)");
-            log.Info($"Text encoder: {shape}.");
-
-            var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
-            using var precision = mixedPrecision == null
-                ? PrecisionResolver.Float32()
-                : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
-            var summary = new TrainingLoop(o, precision, device, log)
-                .Run(model, trainData, validationData, seed, () => model.LastActivationDType?.ToString());
-
-            model.to(torch.CPU);
-            string onnxInput = tokenizer.Pairs ? PairColumnName : o.Sentence1ColumnName;
-            var graph = TextClassifierOnnx.Build(model, tokenizer, onnxInput, out string logits);
-            ClassificationHead.Append(graph, logits, classCount);
-            var preprocessing = tokenizer.Pairs
-                ? new IEstimator<ITransformer>[] { Builder.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
-                : null;
-            var chain = ClassificationOutputChain.Build(Builder, input, preprocessing, onnxInput, graph.ToBytes(), classNames, classCount,
-                o.ScoreColumnName, o.PredictedLabelColumnName, tokenizer.Pairs ? new[] { PairColumnName } : null);
-            log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 encoder and its tokenizer to ONNX.");
-            return new TextClassificationTransformer(chain, classNames.DenseValues().Select(n => n.ToString()).ToArray(), summary,
-                tokenizer.IdCount, o.MaxSequenceLength, shape.ToString());
-        }
+        private protected override void CheckFeatureColumns(DataViewSchema schema, string where) => CheckTextColumns(schema, where);
 
         private IEnumerable<(string Name, string Option)> TextColumns()
         {
@@ -135,6 +67,77 @@ namespace Microsoft.ML.MixedPrecision.Text
             }
         }
 
+
+        /// <summary>The text trainer's parts of the one Fit: read texts, learn the vocabulary, build the encoder, export it with its tokenizer.</summary>
+        private sealed class TextFitSteps : FitSteps<TextRows, TextClassificationTransformer>
+        {
+            private readonly TextClassificationTrainer _trainer;
+            private readonly TrainingLog _log;
+            private TextTokenizer _tokenizer;
+            private TextTransformer _model;
+
+            public TextFitSteps(TextClassificationTrainer trainer, TrainingLog log)
+            {
+                _trainer = trainer;
+                _log = log;
+            }
+
+            public override string ModelDescription => $"a text encoder ({_model.Shape}, {_model.Shape.Classes} classes)";
+
+            public override TextRows Read(IDataView data, string what) => _trainer.ReadRows(data, what, _log);
+
+            public override Module CreateModel(TextRows train, int classCount)
+            {
+                var o = _trainer.TrainerOptions;
+                _tokenizer = _trainer.CreateTokenizer(train, _log);
+                var shape = new TextTransformerShape
+                {
+                    VocabularySize = _tokenizer.IdCount,
+                    MaxLength = o.MaxSequenceLength,
+                    Width = o.EmbeddingSize,
+                    Heads = o.NumberOfHeads,
+                    Layers = o.NumberOfLayers,
+                    FeedForward = o.FeedForwardSize,
+                    Dropout = o.Dropout,
+                    Classes = classCount,
+                    Pooling = o.Pooling,
+                    Segments = _tokenizer.Pairs,
+                };
+                _model = new TextTransformer(shape);
+                _log.Info($"Text encoder: {shape}.");
+                return _model;
+            }
+
+            public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows validation)
+            {
+                var trainData = Encode(train, _tokenizer, "training data", _log);
+                var validationData = validation == null ? null : Encode(validation, _tokenizer, "validation set", _log);
+                return fit.Train(model, trainData, validationData, new TrainingPhase
+                {
+                    Epochs = fit.Options.Epochs,
+                    ActivationProbe = () => _model.LastActivationDType?.ToString(),
+                });
+            }
+
+            private string OnnxInput => _tokenizer.Pairs ? PairColumnName : _trainer.TrainerOptions.Sentence1ColumnName;
+
+            public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)
+                => TextClassifierOnnx.Build(_model, _tokenizer, OnnxInput, out logitsName);
+
+            public override TextClassificationTransformer CreateTransformer(byte[] onnxModel, IDataView input, VBuffer<ReadOnlyMemory<char>> classNames,
+                int classCount, TrainingSummary summary)
+            {
+                var o = _trainer.TrainerOptions;
+                var builder = _trainer.Builder;
+                var preprocessing = _tokenizer.Pairs
+                    ? new IEstimator<ITransformer>[] { builder.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
+                    : null;
+                var chain = ClassificationOutputChain.Build(builder, input, preprocessing, OnnxInput, onnxModel, classNames, classCount,
+                    o.ScoreColumnName, o.PredictedLabelColumnName, _tokenizer.Pairs ? new[] { PairColumnName } : null);
+                return new TextClassificationTransformer(chain, classNames.DenseValues().Select(n => n.ToString()).ToArray(), summary,
+                    _tokenizer.IdCount, o.MaxSequenceLength, _model.Shape.ToString());
+            }
+        }
 
         private TextRows ReadRows(IDataView data, string what, TrainingLog log)
         {
@@ -169,7 +172,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                         secondGetter(ref second);
                         rows.Second.Add(second.ToString());
                     }
-                    rows.Labels.Add(key - 1);
+                    rows.LabelList.Add(key - 1);
                 }
             }
             if (missingLabels > 0)
@@ -223,20 +226,21 @@ namespace Microsoft.ML.MixedPrecision.Text
             }
             log.Info($"Tokenized the {what}: {tokens} tokens, {100.0 * unknown / Math.Max(1, tokens):F1} % unknown, " +
                      $"{truncated} of {rows.Count} texts at the {tokenizer.MaxLength}-token limit (longer ones are truncated).");
-            return new TextTrainingData(sequences, rows.Labels.ToArray());
+            return new TextTrainingData(sequences, rows.Labels);
         }
 
 
 
         /// <summary>Texts and 0-based labels read from an IDataView.</summary>
-        private sealed class TextRows
+        private sealed class TextRows : IExampleSet<TextRows>
         {
             public List<string> First { get; } = new List<string>();
             public List<string> Second { get; } = new List<string>();
-            public List<long> Labels { get; } = new List<long>();
-            public int Count => Labels.Count;
+            public List<long> LabelList { get; } = new List<long>();
+            public long[] Labels => LabelList.ToArray();
+            public int Count => LabelList.Count;
 
-            public TextRows Subset(IEnumerable<int> indices)
+            public TextRows Subset(int[] indices)
             {
                 var subset = new TextRows();
                 foreach (int i in indices)
@@ -244,7 +248,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                     subset.First.Add(First[i]);
                     if (Second.Count > 0)
                         subset.Second.Add(Second[i]);
-                    subset.Labels.Add(Labels[i]);
+                    subset.LabelList.Add(LabelList[i]);
                 }
                 return subset;
             }

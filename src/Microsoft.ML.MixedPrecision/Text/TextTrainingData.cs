@@ -8,7 +8,7 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// Tokenized examples: one id sequence per example ([CLS] … [SEP], not padded). A batch is padded only to its
     /// longest sequence (the model masks padding, so this changes no logit, only the work done).
     /// </summary>
-    internal sealed class TextTrainingData : ITrainingData
+    internal sealed class TextTrainingData : ITrainingData<TextTrainingData.PaddedIds>
     {
         private readonly long[][] _sequences;
 
@@ -35,7 +35,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             return new TextTrainingData(sequences, labels);
         }
 
-        public HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        public PaddedIds CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
         {
             int length = 1;
             foreach (int index in indices)
@@ -48,18 +48,16 @@ namespace Microsoft.ML.MixedPrecision.Text
                 Array.Copy(sequence, 0, ids, b * length, sequence.Length);
                 labels[b] = Labels[indices[b]];
             }
-            return new HostBatch(new PaddedIds(ids, length), labels);
+            return new PaddedIds(ids, length, labels);
         }
 
-        public Tensor ToTensors(HostBatch batch, Device device)
-        {
-            var payload = (PaddedIds)batch.Payload;
-            return tensor(payload.Ids, new long[] { batch.Count, payload.Length }, device: device);
-        }
+        public Tensor ToTensors(PaddedIds batch, Device device)
+            => tensor(batch.Ids, new long[] { batch.Count, batch.Length }, device: device);
 
-        private sealed class PaddedIds
+        /// <summary>Token ids [count, length], zero-padded to the batch's longest sequence.</summary>
+        internal sealed class PaddedIds : HostBatch
         {
-            public PaddedIds(long[] ids, int length)
+            public PaddedIds(long[] ids, int length, long[] labels) : base(labels)
             {
                 Ids = ids;
                 Length = length;

@@ -10,15 +10,15 @@ namespace Microsoft.ML.MixedPrecision.Training
     /// Prepares an epoch's host batches on a background worker, a few ahead of the training thread. The order is fixed
     /// by the seed, so a run is reproducible whatever the timing.
     /// </summary>
-    internal sealed class BatchPrefetcher : IDisposable
+    internal sealed class BatchPrefetcher<TBatch> : IDisposable where TBatch : HostBatch
     {
-        private readonly BlockingCollection<HostBatch> _queue;
+        private readonly BlockingCollection<TBatch> _queue;
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly Task _worker;
 
-        public BatchPrefetcher(ITrainingData data, int[] order, int batchSize, Random random, bool augment, int depth = 4)
+        public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Random random, bool augment, int depth = 4)
         {
-            _queue = new BlockingCollection<HostBatch>(depth);
+            _queue = new BlockingCollection<TBatch>(depth);
             BatchCount = (order.Length + batchSize - 1) / batchSize;
             _worker = Task.Run(() =>
             {
@@ -44,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         public int BatchCount { get; }
 
         /// <summary>Batches in order; rethrows a failure of the worker.</summary>
-        public IEnumerable<HostBatch> Batches()
+        public IEnumerable<TBatch> Batches()
         {
             foreach (var batch in _queue.GetConsumingEnumerable())
                 yield return batch;

@@ -1,7 +1,9 @@
 using System;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Catalog;
+using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Scoring;
 using TorchSharp;
 
@@ -52,11 +54,84 @@ namespace Microsoft.ML.MixedPrecision.Training
             return ClassifierOutputSchema.Append(Builder, inputSchema, o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName);
         }
 
-        /// <summary>Trains; <paramref name="mixedPrecision"/> null means float32.</summary>
+        /// <summary>Trains; <paramref name="mixedPrecision"/> null means float32. Implemented by calling <see cref="Fit{TExamples}"/>.</summary>
         private protected abstract TTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision);
 
         /// <summary>Throws, naming the column and what was expected, when the feature column(s) do not fit.</summary>
         private protected abstract void CheckFeatureColumns(SchemaShape inputSchema);
+
+        /// <summary>The same check on a data view's schema; <paramref name="where"/> names the data in messages.</summary>
+        private protected abstract void CheckFeatureColumns(DataViewSchema schema, string where);
+
+        /// <summary>The log's component name ("ImageClassification").</summary>
+        private protected abstract string ComponentName { get; }
+
+        /// <summary>
+        /// The one Fit of every trainer: checks the columns, reads and splits the examples, seeds, builds the network,
+        /// exports it once untrained (an unsupported layer fails in seconds, not after training), trains in the chosen
+        /// precision, exports the FP32 network with its classification head and wraps it in the stock scoring chain.
+        /// </summary>
+        private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions mixedPrecision,
+            Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps)
+            where TExamples : class, IExampleSet<TExamples>
+        {
+            if (input == null)
+                throw new ArgumentNullException(nameof(input));
+            var o = TrainerOptions;
+            using var log = new TrainingLog(Environment.Host, ComponentName);
+            TorchRuntime.EnsureAvailable();
+
+            CheckFeatureColumns(input.Schema, "training data");
+            var classNames = CheckLabelColumn(input.Schema, o.LabelColumnName, out int classCount);
+            if (o.ValidationSet != null)
+            {
+                CheckFeatureColumns(o.ValidationSet.Schema, "validation set");
+                CheckValidationLabels(classCount);
+            }
+
+            int seed = o.Seed ?? log.NewSeed();
+            using var steps = createSteps(log);
+            var all = steps.Read(input, "training data");
+            TExamples train, validation;
+            if (o.ValidationSet != null)
+            {
+                train = all;
+                validation = steps.Read(o.ValidationSet, "validation set");
+            }
+            else
+            {
+                var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
+                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
+            }
+            if (train.Labels.Distinct().Count() < 2)
+                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class; a classifier needs at least two.");
+
+            torch.manual_seed(seed);
+            using var model = steps.CreateModel(train, classCount);
+            if (o.InitialWeightsPath != null)
+                LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
+            ExportOnnx(steps, model, classCount);
+
+            var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
+            using var precision = mixedPrecision == null
+                ? PrecisionResolver.Float32()
+                : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
+            var summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
+
+            model.to(torch.CPU);
+            byte[] onnx = ExportOnnx(steps, model, classCount);
+            var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary);
+            log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
+            return transformer;
+        }
+
+        private static byte[] ExportOnnx<TExamples>(FitSteps<TExamples, TTransformer> steps, torch.nn.Module<torch.Tensor, torch.Tensor> model, int classCount)
+            where TExamples : class, IExampleSet<TExamples>
+        {
+            var graph = steps.ExportLogits(model, out string logits);
+            ClassificationHead.Append(graph, logits, classCount);
+            return graph.ToBytes();
+        }
 
         /// <summary>Checks the label is a key with at least two classes; returns the class names in key order.</summary>
         private protected static VBuffer<ReadOnlyMemory<char>> CheckLabelColumn(DataViewSchema schema, string name, out int classCount,
@@ -94,16 +169,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             catch (Exception e) when (!(e is OutOfMemoryException))
             {
                 throw new ArgumentException(
-                    $"Option InitialWeightsPath: '{path}' could not be loaded into {modelDescription} ({Innermost(e).Message}).",
+                    $"Option InitialWeightsPath: '{path}' could not be loaded into {modelDescription} ({e.Innermost().Message}).",
                     nameof(ClassificationTrainerOptionsBase.InitialWeightsPath), e);
             }
-        }
-
-        private protected static Exception Innermost(Exception e)
-        {
-            while (e.InnerException != null)
-                e = e.InnerException;
-            return e;
         }
     }
 }

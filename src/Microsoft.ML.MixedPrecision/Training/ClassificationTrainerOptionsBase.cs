@@ -23,6 +23,15 @@ namespace Microsoft.ML.MixedPrecision.Training
         OneCycle,
     }
 
+    /// <summary>How the loss weighs the classes.</summary>
+    public enum ClassWeighting
+    {
+        /// <summary>Every example counts the same: rare classes weigh little (best micro accuracy).</summary>
+        None,
+        /// <summary>Each class weighs the same in total (weights N / (classes × n_c)): favours macro accuracy on imbalanced data.</summary>
+        Balanced,
+    }
+
     /// <summary>Options every classification trainer of this library shares (image and text).</summary>
     public abstract class ClassificationTrainerOptionsBase
     {
@@ -64,6 +73,9 @@ namespace Microsoft.ML.MixedPrecision.Training
 
         /// <summary>Micro-batches whose gradients are accumulated before one optimizer step. Default 1.</summary>
         public int GradientAccumulationSteps { get; set; } = 1;
+
+        /// <summary>How the loss weighs the classes. Default <see cref="ClassWeighting.None"/>.</summary>
+        public ClassWeighting ClassWeighting { get; set; } = ClassWeighting.None;
 
         /// <summary>Validation data (same schema as the training data). When null, <see cref="ValidationSetFraction"/> is held out.</summary>
         public IDataView ValidationSet { get; set; }

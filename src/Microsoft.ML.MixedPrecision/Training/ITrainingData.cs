@@ -8,7 +8,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     /// worker (managed code only: gather, augment); <see cref="ToTensors"/> runs on the training thread (one copy into
     /// native memory), so the math never waits for data preparation.
     /// </summary>
-    internal interface ITrainingData
+    internal interface ITrainingData<TBatch> where TBatch : HostBatch
     {
         int Count { get; }
 
@@ -16,22 +16,20 @@ namespace Microsoft.ML.MixedPrecision.Training
         long[] Labels { get; }
 
         /// <summary>Gathers the examples at <paramref name="indices"/> into a host batch, augmenting when asked.</summary>
-        HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment);
+        TBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment);
 
         /// <summary>The network input for a host batch, on <paramref name="device"/>.</summary>
-        Tensor ToTensors(HostBatch batch, Device device);
+        Tensor ToTensors(TBatch batch, Device device);
     }
 
-    /// <summary>A batch prepared on the host: the data's own payload plus the class indices.</summary>
-    internal sealed class HostBatch
+    /// <summary>A batch prepared on the host: the class indices; each kind of data adds its own payload.</summary>
+    internal abstract class HostBatch
     {
-        public HostBatch(object payload, long[] labels)
+        protected HostBatch(long[] labels)
         {
-            Payload = payload;
             Labels = labels;
         }
 
-        public object Payload { get; }
         public long[] Labels { get; }
         public int Count => Labels.Length;
     }

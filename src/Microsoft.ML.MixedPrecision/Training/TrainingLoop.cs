@@ -20,23 +20,30 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly PrecisionPlugin _precision;
         private readonly Device _device;
         private readonly TrainingLog _log;
+        private readonly int _classCount;
 
-        public TrainingLoop(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log)
+        public TrainingLoop(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int classCount)
         {
             _options = options;
             _precision = precision;
             _device = device;
             _log = log;
+            _classCount = classCount;
         }
 
-        public TrainingSummary Run(Module model, ITrainingData train, ITrainingData validation, int seed, Func<string> activationProbe = null)
+        public TrainingSummary Run<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, int seed,
+            TrainingPhase phase = null)
+            where TBatch : HostBatch
         {
+            phase ??= new TrainingPhase { Epochs = _options.Epochs };
             var total = Stopwatch.StartNew();
             var random = new Random(seed);
             model.to(_device);
             model.train();
-            var parameters = model.parameters().ToArray();
-            using var optimizer = CreateOptimizer(parameters);
+            var groups = phase.ParameterGroups ?? new[] { new ParameterGroup(model.parameters()) };
+            var parameters = groups.SelectMany(g => g.Parameters).ToArray();
+            using var optimizer = CreateOptimizer(groups);
+            using var classWeights = ClassWeights(train.Labels);
 
             int batchSize = _options.BatchSize;
             int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, batchSize);
@@ -44,41 +51,39 @@ namespace Microsoft.ML.MixedPrecision.Training
             int accumulation = _options.GradientAccumulationSteps;
             long stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
             var schedule = new LearningRateScheduler(_options.LearningRateSchedule, _options.LearningRate,
-                stepsPerEpoch * _options.Epochs, _options.WarmupFraction);
+                stepsPerEpoch * phase.Epochs, _options.WarmupFraction);
 
-            _log.Info($"Training on {_device} in {_precision.Precision}: {train.Count} examples, {validation?.Count ?? 0} for validation, " +
-                      $"{_options.Epochs} epochs of {batchesPerEpoch} batches of {batchSize}.");
+            _log.Info($"Training {phase.Name} on {_device} in {_precision.Precision}: {train.Count} examples, {validation?.Count ?? 0} for validation, " +
+                      $"{phase.Epochs} epochs of {batchesPerEpoch} batches of {batchSize}" +
+                      (classWeights is null ? "." : ", class-balanced loss weights."));
 
             var epochs = new List<TrainingMetrics>();
             long optimizerSteps = 0;
             double lr = schedule.At(0);
             double bestAccuracy = double.NegativeInfinity;
+            double? bestMacroAccuracy = null;
             int? bestEpoch = null;
             int epochsWithoutImprovement = 0;
             bool stoppedEarly = false;
             Dictionary<string, Tensor> bestWeights = null;
             double samplesPerSecondSum = 0;
             string observedActivation = null;
-
-            // Running sums stay on the device: reading them is a host sync, done only when reporting.
-            using var lossSum = zeros(1, ScalarType.Float64, device: _device).DetachFromDisposeScope();
-            using var correctSum = zeros(1, ScalarType.Int64, device: _device).DetachFromDisposeScope();
+            using var counts = new ClassificationCounts(_classCount, _device);
 
             try
             {
-                for (int epoch = 1; epoch <= _options.Epochs; epoch++)
+                for (int epoch = phase.FirstEpoch; epoch < phase.FirstEpoch + phase.Epochs; epoch++)
                 {
                     model.train();
-                    lossSum.zero_();
-                    correctSum.zero_();
-                    int seen = 0, batchIndex = 0, micro = 0;
+                    counts.Reset();
+                    int batchIndex = 0, micro = 0;
                     var epochClock = Stopwatch.StartNew();
                     int[] order = ExampleOrder.Shuffled(train.Count, random);
                     if (examplesPerEpoch < order.Length)
                         Array.Resize(ref order, examplesPerEpoch);
                     optimizer.zero_grad();
 
-                    using (var prefetcher = new BatchPrefetcher(train, order, batchSize, new Random(random.Next()), augment: true))
+                    using (var prefetcher = new BatchPrefetcher<TBatch>(train, order, batchSize, new Random(random.Next()), phase.Augment))
                     {
                         foreach (var hostBatch in prefetcher.Batches())
                         {
@@ -91,26 +96,20 @@ namespace Microsoft.ML.MixedPrecision.Training
                                 using (_precision.ForwardContext())
                                 {
                                     logits = model.forward(input);
-                                    loss = nn.functional.cross_entropy(logits, target);
+                                    loss = nn.functional.cross_entropy(logits, target, weight: classWeights);
                                 }
                                 if (batchIndex == 0)
-                                    observedActivation = activationProbe?.Invoke();
+                                    observedActivation = phase.ActivationProbe?.Invoke();
                                 _precision.Backward(accumulation > 1 ? loss / accumulation : loss);
-
-                                using (no_grad())
-                                {
-                                    lossSum.add_(loss.detach().to(ScalarType.Float64) * hostBatch.Count);
-                                    correctSum.add_(logits.argmax(1).eq(target).sum());
-                                }
+                                counts.Add(loss, logits, target, hostBatch.Labels);
                             }
-                            seen += hostBatch.Count;
                             batchIndex++;
                             micro++;
 
                             if (micro == accumulation || batchIndex == prefetcher.BatchCount)
                             {
                                 lr = schedule.At(optimizerSteps);
-                                SetLearningRate(optimizer, lr);
+                                SetLearningRate(optimizer, groups, lr);
                                 if (_options.GradientClipNorm.HasValue)
                                 {
                                     _precision.UnscaleGradients(optimizer);
@@ -124,18 +123,18 @@ namespace Microsoft.ML.MixedPrecision.Training
                             }
 
                             if (_options.MetricsCallback != null && batchIndex % _options.MetricsEveryBatches == 0 && batchIndex < prefetcher.BatchCount)
-                                _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, lossSum, correctSum, seen,
-                                    lr, epochClock, total, null, null, isEpochEnd: false));
+                                _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, counts,
+                                    lr, epochClock, total, null, isEpochEnd: false));
                         }
                     }
 
-                    double samplesPerSecond = seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
+                    double samplesPerSecond = counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
                     samplesPerSecondSum += samplesPerSecond;
-                    (double loss, double accuracy)? validationResult = validation != null && validation.Count > 0
+                    EvaluationResult? validationResult = validation != null && validation.Count > 0
                         ? Evaluate(model, validation)
                         : null;
-                    var metrics = Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, lossSum, correctSum, seen, lr, epochClock, total,
-                        validationResult?.loss, validationResult?.accuracy, isEpochEnd: true, samplesPerSecond);
+                    var metrics = Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, counts, lr, epochClock, total,
+                        validationResult, isEpochEnd: true, samplesPerSecond);
                     epochs.Add(metrics);
                     _log.Info(metrics.ToString());
                     _options.MetricsCallback?.Invoke(metrics);
@@ -146,10 +145,11 @@ namespace Microsoft.ML.MixedPrecision.Training
 
                     if (validationResult.HasValue)
                     {
-                        double accuracy = validationResult.Value.accuracy;
+                        double accuracy = validationResult.Value.Accuracy;
                         if (accuracy > bestAccuracy + _options.EarlyStoppingMinDelta || bestEpoch is null)
                         {
                             bestAccuracy = Math.Max(bestAccuracy, accuracy);
+                            bestMacroAccuracy = validationResult.Value.MacroAccuracy;
                             bestEpoch = epoch;
                             epochsWithoutImprovement = 0;
                             if (_options.RestoreBestWeights)
@@ -172,7 +172,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                     }
                 }
 
-                if (bestWeights != null && bestEpoch != epochs.Count)
+                if (bestWeights != null && bestEpoch != epochs[^1].Epoch)
                 {
                     _log.Info($"Restoring the weights of epoch {bestEpoch} (best validation accuracy {bestAccuracy:P2}).");
                     using (no_grad())
@@ -193,6 +193,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 StoppedEarly = stoppedEarly,
                 BestEpoch = bestEpoch,
                 BestValidationAccuracy = bestEpoch.HasValue ? bestAccuracy : null,
+                BestValidationMacroAccuracy = bestMacroAccuracy,
                 OptimizerSteps = optimizerSteps,
                 SkippedSteps = _precision.SkippedSteps,
                 FinalLossScale = _precision.LossScale,
@@ -203,19 +204,17 @@ namespace Microsoft.ML.MixedPrecision.Training
             };
         }
 
-        /// <summary>Mean cross-entropy and accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>
-        public (double Loss, double Accuracy) Evaluate(Module model, ITrainingData data)
+        /// <summary>Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>
+        public EvaluationResult Evaluate<TBatch>(Module model, ITrainingData<TBatch> data) where TBatch : HostBatch
         {
             bool wasTraining = model.training;
             model.eval();
             try
             {
-                using var scope = NewDisposeScope();
+                using var counts = new ClassificationCounts(_classCount, _device);
                 using var _ = no_grad();
-                var lossSum = zeros(1, ScalarType.Float64, device: _device);
-                var correct = zeros(1, ScalarType.Int64, device: _device);
                 int[] order = Enumerable.Range(0, data.Count).ToArray();
-                using var prefetcher = new BatchPrefetcher(data, order, _options.BatchSize, new Random(0), augment: false);
+                using var prefetcher = new BatchPrefetcher<TBatch>(data, order, _options.BatchSize, new Random(0), augment: false);
                 foreach (var hostBatch in prefetcher.Batches())
                 {
                     ThrowIfCanceled();
@@ -226,13 +225,11 @@ namespace Microsoft.ML.MixedPrecision.Training
                         using (_precision.ForwardContext())
                         {
                             var logits = model.forward(input);
-                            var loss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum);
-                            lossSum.add_(loss.to(ScalarType.Float64));
-                            correct.add_(logits.argmax(1).eq(target).sum());
+                            counts.Add(nn.functional.cross_entropy(logits, target), logits, target, hostBatch.Labels);
                         }
                     }
                 }
-                return (lossSum.item<double>() / data.Count, (double)correct.item<long>() / data.Count);
+                return new EvaluationResult(counts.Loss, counts.Accuracy, counts.MacroAccuracy);
             }
             finally
             {
@@ -241,8 +238,20 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
         }
 
-        private TrainingMetrics Report(int epoch, int batchIndex, int batchesPerEpoch, long steps, Tensor lossSum, Tensor correctSum, int seen,
-            double lr, Stopwatch epochClock, Stopwatch total, double? validationLoss, double? validationAccuracy, bool isEpochEnd,
+        /// <summary>Loss weights N / (classes × n_c) when <see cref="ClassWeighting.Balanced"/> is asked for, else null.</summary>
+        private Tensor ClassWeights(long[] labels)
+        {
+            if (_options.ClassWeighting != ClassWeighting.Balanced)
+                return null;
+            var counts = new long[_classCount];
+            foreach (long label in labels)
+                counts[label]++;
+            var weights = counts.Select(n => n == 0 ? 0f : (float)((double)labels.Length / (_classCount * n))).ToArray();
+            return tensor(weights, device: _device).DetachFromDisposeScope();
+        }
+
+        private TrainingMetrics Report(int epoch, int batchIndex, int batchesPerEpoch, long steps, ClassificationCounts counts,
+            double lr, Stopwatch epochClock, Stopwatch total, EvaluationResult? validation, bool isEpochEnd,
             double? samplesPerSecond = null)
         {
             return new TrainingMetrics
@@ -251,35 +260,42 @@ namespace Microsoft.ML.MixedPrecision.Training
                 BatchesProcessed = batchIndex,
                 BatchesPerEpoch = batchesPerEpoch,
                 OptimizerSteps = steps,
-                TrainingLoss = seen == 0 ? double.NaN : lossSum.item<double>() / seen,
-                TrainingAccuracy = seen == 0 ? double.NaN : (double)correctSum.item<long>() / seen,
-                ValidationLoss = validationLoss,
-                ValidationAccuracy = validationAccuracy,
+                TrainingLoss = counts.Loss,
+                TrainingAccuracy = counts.Accuracy,
+                TrainingMacroAccuracy = counts.MacroAccuracy,
+                ValidationLoss = validation?.Loss,
+                ValidationAccuracy = validation?.Accuracy,
+                ValidationMacroAccuracy = validation?.MacroAccuracy,
                 LearningRate = lr,
                 LossScale = _precision.LossScale,
                 SkippedSteps = _precision.SkippedSteps,
-                SamplesPerSecond = samplesPerSecond ?? seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds),
+                SamplesPerSecond = samplesPerSecond ?? counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds),
                 Precision = _precision.Precision,
                 IsEpochEnd = isEpochEnd,
                 Elapsed = total.Elapsed,
             };
         }
 
-        private optim.Optimizer CreateOptimizer(IEnumerable<TorchSharp.Modules.Parameter> parameters)
+        private optim.Optimizer CreateOptimizer(IReadOnlyList<ParameterGroup> groups)
         {
+            double lr = _options.LearningRate, decay = _options.WeightDecay;
             return _options.Optimizer switch
             {
-                OptimizerKind.AdamW => optim.AdamW(parameters, _options.LearningRate, weight_decay: _options.WeightDecay),
-                OptimizerKind.SgdMomentum => optim.SGD(parameters, _options.LearningRate, momentum: _options.Momentum,
-                    weight_decay: _options.WeightDecay, nesterov: _options.Momentum > 0),
+                OptimizerKind.AdamW => optim.AdamW(groups.Select(g =>
+                    new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters, lr: lr * g.LearningRateScale, weight_decay: g.WeightDecay ? decay : 0)), lr, weight_decay: decay),
+                OptimizerKind.SgdMomentum => optim.SGD(groups.Select(g =>
+                    new TorchSharp.Modules.SGD.ParamGroup(g.Parameters, lr: lr * g.LearningRateScale, momentum: _options.Momentum,
+                        weight_decay: g.WeightDecay ? decay : 0, nesterov: _options.Momentum > 0)),
+                    lr, momentum: _options.Momentum, weight_decay: decay, nesterov: _options.Momentum > 0),
                 _ => throw new ArgumentOutOfRangeException(nameof(_options.Optimizer), _options.Optimizer, "Unknown optimizer."),
             };
         }
 
-        private static void SetLearningRate(optim.Optimizer optimizer, double lr)
+        private static void SetLearningRate(optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, double lr)
         {
+            int i = 0;
             foreach (var group in optimizer.ParamGroups)
-                group.LearningRate = lr;
+                group.LearningRate = lr * groups[i++].LearningRateScale;
         }
 
         private void ThrowIfCanceled()
@@ -288,7 +304,6 @@ namespace Microsoft.ML.MixedPrecision.Training
             if (_log.IsCanceled)
                 throw new OperationCanceledException("Training was canceled through MLContext.");
         }
-
 
         private static Dictionary<string, Tensor> Snapshot(Module model)
         {
@@ -305,4 +320,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             weights.Clear();
         }
     }
+
+    /// <summary>Loss and accuracies of one pass over a data set.</summary>
+    internal readonly record struct EvaluationResult(double Loss, double Accuracy, double MacroAccuracy);
 }

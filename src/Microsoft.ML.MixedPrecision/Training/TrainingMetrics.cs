@@ -17,10 +17,14 @@ namespace Microsoft.ML.MixedPrecision.Training
         public double TrainingLoss { get; init; }
         /// <summary>Accuracy on this epoch's training batches so far.</summary>
         public double TrainingAccuracy { get; init; }
+        /// <summary>Mean over classes of each class's accuracy on this epoch's training batches so far (ML.NET's MacroAccuracy).</summary>
+        public double TrainingMacroAccuracy { get; init; }
         /// <summary>Validation cross-entropy at the end of an epoch (null mid-epoch or without validation data).</summary>
         public double? ValidationLoss { get; init; }
         /// <summary>Validation accuracy at the end of an epoch (null mid-epoch or without validation data).</summary>
         public double? ValidationAccuracy { get; init; }
+        /// <summary>Validation macro accuracy (mean per-class accuracy) at the end of an epoch; null mid-epoch or without validation data.</summary>
+        public double? ValidationMacroAccuracy { get; init; }
         /// <summary>Learning rate of the latest step.</summary>
         public double LearningRate { get; init; }
         /// <summary>Current loss scale (1 when loss scaling is off).</summary>
@@ -37,8 +41,8 @@ namespace Microsoft.ML.MixedPrecision.Training
         public TimeSpan Elapsed { get; init; }
 
         public override string ToString() =>
-            $"epoch {Epoch} batch {BatchesProcessed}/{BatchesPerEpoch}: loss {TrainingLoss:F4} acc {TrainingAccuracy:P2}" +
-            (ValidationAccuracy.HasValue ? $" val_loss {ValidationLoss:F4} val_acc {ValidationAccuracy:P2}" : "") +
+            $"epoch {Epoch} batch {BatchesProcessed}/{BatchesPerEpoch}: loss {TrainingLoss:F4} acc {TrainingAccuracy:P2} macro {TrainingMacroAccuracy:P2}" +
+            (ValidationAccuracy.HasValue ? $" val_loss {ValidationLoss:F4} val_acc {ValidationAccuracy:P2} val_macro {ValidationMacroAccuracy:P2}" : "") +
             $" lr {LearningRate:G3} scale {LossScale:G4} skipped {SkippedSteps} {SamplesPerSecond:F0} samples/s [{Precision}]";
     }
 }

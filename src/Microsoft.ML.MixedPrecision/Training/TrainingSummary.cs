@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Microsoft.ML.MixedPrecision.Training
 {
@@ -12,14 +13,50 @@ namespace Microsoft.ML.MixedPrecision.Training
         public bool StoppedEarly { get; init; }
         public int? BestEpoch { get; init; }
         public double? BestValidationAccuracy { get; init; }
+        /// <summary>Validation macro accuracy (mean per-class accuracy) at <see cref="BestEpoch"/>.</summary>
+        public double? BestValidationMacroAccuracy { get; init; }
         public long OptimizerSteps { get; init; }
         public long SkippedSteps { get; init; }
         public double FinalLossScale { get; init; }
         public double MeanSamplesPerSecond { get; init; }
-        public TimeSpan Elapsed { get; init; }
+        public TimeSpan Elapsed { get; internal set; }
         /// <summary>The dtype the network's first layer produced in the last training forward pass (BFloat16 under bf16 autocast).</summary>
         public string ObservedActivationType { get; init; }
         /// <summary>The metrics reported at the end of each epoch.</summary>
         public IReadOnlyList<TrainingMetrics> Epochs { get; init; }
+
+        /// <summary>This summary with another wall time (a phase's preparation included).</summary>
+        internal TrainingSummary WithElapsed(TimeSpan elapsed)
+        {
+            var copy = (TrainingSummary)MemberwiseClone();
+            copy.Elapsed = elapsed;
+            return copy;
+        }
+
+        /// <summary>
+        /// One summary of two phases run one after the other (head only, then all layers): counts add up, epochs are
+        /// listed in order, the outcome (best epoch, precision, loss scale) is the later phase's.
+        /// </summary>
+        internal static TrainingSummary Concat(TrainingSummary first, TrainingSummary then)
+        {
+            var epochs = first.Epochs.Concat(then.Epochs).ToList();
+            return new TrainingSummary
+            {
+                Precision = then.Precision,
+                Device = then.Device,
+                EpochsRun = epochs.Count,
+                StoppedEarly = then.StoppedEarly,
+                BestEpoch = then.BestEpoch,
+                BestValidationAccuracy = then.BestValidationAccuracy,
+                BestValidationMacroAccuracy = then.BestValidationMacroAccuracy,
+                OptimizerSteps = first.OptimizerSteps + then.OptimizerSteps,
+                SkippedSteps = then.SkippedSteps, // the precision plugin counts over the whole fit
+                FinalLossScale = then.FinalLossScale,
+                MeanSamplesPerSecond = epochs.Count == 0 ? 0 : epochs.Average(e => e.SamplesPerSecond),
+                Elapsed = first.Elapsed + then.Elapsed,
+                ObservedActivationType = then.ObservedActivationType ?? first.ObservedActivationType,
+                Epochs = epochs,
+            };
+        }
     }
 }

@@ -13,16 +13,40 @@ namespace Microsoft.ML.MixedPrecision.Vision
             /// </summary>
             public string FeatureColumnName { get; set; } = "Features";
 
-            /// <summary>Network family. Default <see cref="ResNetArchitecture.Auto"/>: ResNetSmall up to 64 px, ResNet18 above.</summary>
+            /// <summary>
+            /// Network. Default <see cref="ResNetArchitecture.Auto"/>: the ImageNet-pretrained ResNet18 when its weights are found
+            /// and the data is small or the images large, else a ResNet trained from scratch (see <see cref="ResNetArchitecture.Auto"/>).
+            /// </summary>
             public ResNetArchitecture Architecture { get; set; } = ResNetArchitecture.Auto;
 
-            /// <summary>Height images are resized to; 0 (default) takes the first training image's height (at most 224).</summary>
+            /// <summary>
+            /// The pretrained network's ONNX file (CNTK's ImageNet ResNet18 from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18).
+            /// Null (default): the copy the package puts in the app's output (DnnImageModels/ResNet18Onnx/ResNet18.onnx), else the NuGet cache's.
+            /// </summary>
+            public string PretrainedModelPath { get; set; }
+
+            /// <summary>How a pretrained backbone trains. Default <see cref="BackboneTraining.FineTune"/>.</summary>
+            public BackboneTraining Backbone { get; set; } = BackboneTraining.FineTune;
+
+            /// <summary>With <see cref="BackboneTraining.FineTune"/>: epochs that train only the new head (on features computed once) before <see cref="ClassificationTrainerOptionsBase.Epochs"/> of the whole network. Default 2.</summary>
+            public int HeadOnlyEpochs { get; set; } = 2;
+
+            /// <summary>With <see cref="BackboneTraining.FineTune"/>: the pretrained layers' learning rate as a multiple of the head's. Default 0.1.</summary>
+            public double BackboneLearningRateFactor { get; set; } = 0.1;
+
+            /// <summary>
+            /// Height images are resized to; 0 (default): 128 for the pretrained network, else the first training image's height
+            /// (at most 224).
+            /// </summary>
             public int ImageHeight { get; set; }
 
-            /// <summary>Width images are resized to; 0 (default) takes the first training image's width (at most 224).</summary>
+            /// <summary>Width images are resized to; 0 (default): 128 for the pretrained network, else the first training image's width (at most 224).</summary>
             public int ImageWidth { get; set; }
 
-            /// <summary>Color (3 channels) or grayscale (1). Null (default): grayscale when the first training image is.</summary>
+            /// <summary>
+            /// Color (3 channels) or grayscale (1). Null (default): grayscale when the first training images are. The pretrained
+            /// network always reads color (gray images as R = G = B).
+            /// </summary>
             public bool? Grayscale { get; set; }
 
             /// <summary>Random shift augmentation in pixels; -1 (default) is 8 % of the image size; 0 turns it off.</summary>
@@ -38,6 +62,11 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 Check(ImageHeight >= 0 && ImageHeight <= 1024, nameof(ImageHeight), $"must be 0 (auto) or 1..1024 (was {ImageHeight})");
                 Check(ImageWidth >= 0 && ImageWidth <= 1024, nameof(ImageWidth), $"must be 0 (auto) or 1..1024 (was {ImageWidth})");
                 Check(AugmentationShiftPixels >= -1, nameof(AugmentationShiftPixels), "must be -1 (auto), 0 (off) or positive");
+                Check(HeadOnlyEpochs >= 0, nameof(HeadOnlyEpochs), $"must not be negative (was {HeadOnlyEpochs})");
+                Check(BackboneLearningRateFactor > 0 && BackboneLearningRateFactor <= 10, nameof(BackboneLearningRateFactor),
+                    $"must be in (0, 10] (was {BackboneLearningRateFactor})");
+                Check(PretrainedModelPath is null || System.IO.File.Exists(PretrainedModelPath), nameof(PretrainedModelPath),
+                    $"names a file that does not exist ('{PretrainedModelPath}')");
             }
         }
     }

@@ -9,7 +9,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// Decoded, resized images held as 8-bit planar CHW pixels (a quarter of float32's memory). Batches are gathered and
     /// augmented (random shift, horizontal flip) on the prefetch worker; the training thread only copies and scales.
     /// </summary>
-    internal sealed class ImageTrainingData : ITrainingData
+    internal sealed class ImageTrainingData : ITrainingData<ImageTrainingData.PixelBatch>, IExampleSet<ImageTrainingData>
     {
         private readonly byte[] _pixels;
         private readonly int _channels, _height, _width, _imageSize;
@@ -49,7 +49,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return new ImageTrainingData(pixels, labels, _channels, _height, _width, _shift, _flip);
         }
 
-        public HostBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        public PixelBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
         {
             var batch = new byte[indices.Length * _imageSize];
             var labels = new long[indices.Length];
@@ -69,13 +69,12 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 bool flip = _flip && random.Next(2) == 1;
                 ShiftAndFlip(source, target, dx, dy, flip);
             }
-            return new HostBatch(batch, labels);
+            return new PixelBatch(batch, labels);
         }
 
-        public Tensor ToTensors(HostBatch batch, Device device)
+        public Tensor ToTensors(PixelBatch batch, Device device)
         {
-            var bytes = (byte[])batch.Payload;
-            using var raw = tensor(bytes, new long[] { batch.Count, _channels, _height, _width });
+            using var raw = tensor(batch.Pixels, new long[] { batch.Count, _channels, _height, _width });
             using var onDevice = raw.to(device);
             return onDevice.to(ScalarType.Float32).div_(255f);
         }
@@ -103,6 +102,17 @@ namespace Microsoft.ML.MixedPrecision.Vision
                     }
                 }
             }
+        }
+
+        /// <summary>8-bit planar pixels [count, channels, height, width].</summary>
+        internal sealed class PixelBatch : HostBatch
+        {
+            public PixelBatch(byte[] pixels, long[] labels) : base(labels)
+            {
+                Pixels = pixels;
+            }
+
+            public byte[] Pixels { get; }
         }
     }
 }

@@ -48,8 +48,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
                     conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 3, stride: 1, padding: 1, bias: false);
                     break;
                 case ResNetArchitecture.ResNet18:
+                case ResNetArchitecture.PretrainedResNet18:
                     widths = new[] { 64, 128, 256, 512 };
-                    depths = new[] { 2, 2, 2, 2 };
+                    // CNTK's ImageNet ResNet18, whose weights the pretrained layout takes, has a third block in stage 4.
+                    depths = architecture == ResNetArchitecture.PretrainedResNet18 ? new[] { 2, 2, 2, 3 } : new[] { 2, 2, 2, 2 };
                     conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 7, stride: 2, padding: 3, bias: false);
                     maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
                     break;
@@ -96,7 +98,24 @@ namespace Microsoft.ML.MixedPrecision.Vision
 
         public (float[] Mean, float[] Std) GetInputNormalization() => normalize.Get();
 
+        /// <summary>The linear classification head (the only part a frozen-backbone fit trains).</summary>
+        public Linear Head => fc;
+
+        /// <summary>Every parameter but the head's.</summary>
+        public IEnumerable<Parameter> BackboneParameters()
+        {
+            var head = new HashSet<IntPtr>(fc.parameters().Select(p => p.Handle));
+            return parameters().Where(p => !head.Contains(p.Handle));
+        }
+
         public override Tensor forward(Tensor input)
+        {
+            using var scope = torch.NewDisposeScope();
+            return fc.forward(Features(input)).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>The pooled features [N, <see cref="FeatureCount"/>] the head reads: the network without its head.</summary>
+        public Tensor Features(Tensor input)
         {
             if (input.dim() != 4)
                 throw new ArgumentException($"Expected [N, C, H, W] input, got {input.dim()} dimensions.", nameof(input));
@@ -110,8 +129,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             foreach (BasicBlock block in blocks)
                 x = block.forward(x);
             // flatten rather than view: the pooled tensor may be channels_last.
-            x = avgpool.forward(x).flatten(1);
-            return fc.forward(x).MoveToOuterDisposeScope();
+            return avgpool.forward(x).flatten(1).MoveToOuterDisposeScope();
         }
 
         /// <summary>

@@ -3,7 +3,11 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// <summary>The residual network layouts the image classifier can train.</summary>
     public enum ResNetArchitecture
     {
-        /// <summary>Chosen from the image size: <see cref="ResNetSmall"/> up to 64 pixels, <see cref="ResNet18"/> above.</summary>
+        /// <summary>
+        /// <see cref="PretrainedResNet18"/> when its weights file is found and the data is small (under 10,000 training rows)
+        /// or the images are larger than 64 pixels; otherwise trained from scratch: <see cref="ResNetSmall"/> up to 64 pixels,
+        /// <see cref="ResNet18"/> above. The log says which and why.
+        /// </summary>
         Auto = -1,
 
         /// <summary>
@@ -23,5 +27,12 @@ namespace Microsoft.ML.MixedPrecision.Vision
         /// for quick runs on small images.
         /// </summary>
         ResNetTiny = 2,
+
+        /// <summary>
+        /// Transfer learning: CNTK's ImageNet-pretrained ResNet-18 (four stages of 2, 2, 2 and 3 basic blocks, 64 to 512 channels,
+        /// about 15.9 M parameters), read from the ONNX file that the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18
+        /// ships, with a new linear head for the label's classes. Images are RGB at 128 pixels by default.
+        /// </summary>
+        PretrainedResNet18 = 3,
     }
 }

@@ -88,6 +88,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             {
                 LabelColumnName = "Label",
                 FeatureColumnName = "ImageSource",
+                Architecture = ResNetArchitecture.ResNetSmall, // the bare loop's network, whatever the number of images
                 Epochs = 1,
                 BatchSize = BatchSize,
                 ValidationSetFraction = 0, // time training only

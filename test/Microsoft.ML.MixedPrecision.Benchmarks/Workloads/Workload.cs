@@ -54,7 +54,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// Full batches of <paramref name="data"/> in the first epoch's order of a trainer seeded with <paramref name="seed"/>,
         /// built as the trainer builds them (no augmentation), up to <paramref name="maxBatches"/>.
         /// </summary>
-        protected void PrebuildBatches(ITrainingData data, int seed, int maxBatches)
+        protected void PrebuildBatches<TBatch>(ITrainingData<TBatch> data, int seed, int maxBatches) where TBatch : HostBatch
         {
             var order = ExampleOrder.Shuffled(data.Count, new Random(seed));
             for (int start = 0; start + BatchSize <= order.Length && _batches.Count < maxBatches; start += BatchSize)

@@ -28,7 +28,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
         }
 
         private static ImageClassificationTrainer Trainer(MLContext ml) => ml.MulticlassClassification.Trainers.ImageClassification(
-            new ImageClassificationTrainer.Options { FeatureColumnName = "ImageSource", Epochs = 1, BatchSize = 4, ValidationSetFraction = 0, Seed = 1 });
+            new ImageClassificationTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", Architecture = ResNetArchitecture.ResNetTiny, Epochs = 1, BatchSize = 4, ValidationSetFraction = 0, Seed = 1,
+            });
 
         private static IDataView Keyed(MLContext ml, IDataView data) => ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
 

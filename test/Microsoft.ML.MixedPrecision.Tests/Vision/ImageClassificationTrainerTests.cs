@@ -34,6 +34,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
         private static ImageClassificationTrainer.Options SmallOptions(Action<TrainingMetrics> callback = null) => new ImageClassificationTrainer.Options
         {
             FeatureColumnName = "ImageSource",
+            Architecture = ResNetArchitecture.ResNetSmall, // the network from scratch (Auto would take the pretrained one for 150 images)
             Epochs = 6,
             BatchSize = 16,
             LearningRate = 0.003,

@@ -31,7 +31,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
         {
             var trainer = ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
             {
-                FeatureColumnName = featureColumn, Epochs = 1, BatchSize = 12, ValidationSetFraction = 0, Seed = 3,
+                FeatureColumnName = featureColumn, Architecture = ResNetArchitecture.ResNetSmall, Epochs = 1, BatchSize = 12, ValidationSetFraction = 0, Seed = 3,
             }).WithMixedPrecision();
             IEstimator<ITransformer> pipeline = ml.Transforms.Conversion.MapValueToKey("Label");
             if (before != null)

@@ -1,0 +1,129 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
+
+namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
+{
+    /// <summary>
+    /// Transfer learning from CNTK's ImageNet ResNet18: a new head for the label's classes, trained first on the frozen
+    /// backbone's features (computed once, in the training precision, BatchNorm in inference mode so its statistics stay
+    /// as pretrained), then, with <see cref="BackboneTraining.FineTune"/>, the whole network with the backbone at a lower
+    /// learning rate and no weight decay on BatchNorm and bias parameters.
+    /// </summary>
+    internal sealed class PretrainedImageFitSteps : ImageFitSteps
+    {
+        private readonly string _weightsPath;
+        private ResNet _model;
+
+        public PretrainedImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, int shift,
+            string weightsPath, TrainingLog log)
+            : base(options, builder, image, shift, ResNetArchitecture.PretrainedResNet18, log)
+        {
+            _weightsPath = weightsPath;
+        }
+
+        public override Module CreateModel(ImageTrainingData train, int classCount)
+        {
+            _model = new ResNet(3, classCount, ResNetArchitecture.PretrainedResNet18);
+            try
+            {
+                CntkResNet18Import.Load(_model, _weightsPath);
+            }
+            catch
+            {
+                _model.Dispose();
+                throw;
+            }
+            Log.Info($"Pretrained backbone: ImageNet ResNet18 from '{_weightsPath}', new {_model.FeatureCount}x{classCount} head.");
+            return _model;
+        }
+
+        public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData validation)
+        {
+            var o = Options;
+            bool frozen = o.Backbone == BackboneTraining.Frozen;
+            int headEpochs = frozen ? o.Epochs : o.HeadOnlyEpochs;
+            _model.SetChannelsLast(true);
+            _model.to(fit.Device);
+            try
+            {
+                TrainingSummary head = null;
+                if (headEpochs > 0)
+                {
+                    var clock = Stopwatch.StartNew();
+                    var trainFeatures = Featurize(fit, train, "training data");
+                    var validationFeatures = validation == null ? null : Featurize(fit, validation, "validation set");
+                    var featurized = clock.Elapsed;
+                    string activation = _model.LastActivationDType?.ToString();
+                    head = fit.Train(_model.Head, trainFeatures, validationFeatures, new TrainingPhase
+                    {
+                        Name = "the new head on the frozen backbone's features",
+                        Epochs = headEpochs,
+                        Augment = false,
+                        ActivationProbe = () => activation,
+                    });
+                    head = head.WithElapsed(head.Elapsed + featurized);
+                }
+                if (frozen)
+                    return head;
+
+                var all = fit.Train(_model, train, validation, new TrainingPhase
+                {
+                    Name = "all layers",
+                    Epochs = o.Epochs,
+                    FirstEpoch = headEpochs + 1,
+                    ParameterGroups = ParameterGroup.DecayMatricesOnly(_model.BackboneParameters(), o.BackboneLearningRateFactor)
+                        .Concat(ParameterGroup.DecayMatricesOnly(_model.Head.parameters(), 1.0)).ToArray(),
+                    ActivationProbe = () => _model.LastActivationDType?.ToString(),
+                });
+                return head == null ? all : TrainingSummary.Concat(head, all);
+            }
+            finally
+            {
+                _model.SetChannelsLast(false);
+            }
+        }
+
+        /// <summary>
+        /// The backbone's pooled features of every example, unaugmented, in inference mode (BatchNorm uses and keeps its
+        /// pretrained statistics) and in the training precision's forward context (bf16 autocast under AMP).
+        /// </summary>
+        private FeatureTrainingData Featurize(FitContext fit, ImageTrainingData data, string what)
+        {
+            var clock = Stopwatch.StartNew();
+            bool wasTraining = _model.training;
+            _model.eval();
+            int width = (int)_model.FeatureCount, batchSize = Math.Max(fit.Options.BatchSize, 64);
+            var features = new float[(long)data.Count * width];
+            try
+            {
+                using var noGrad = no_grad();
+                var indices = Enumerable.Range(0, data.Count).ToArray();
+                for (int start = 0; start < data.Count; start += batchSize)
+                {
+                    if (fit.Options.CancellationToken.IsCancellationRequested || fit.Log.IsCanceled)
+                        throw new OperationCanceledException("Training was canceled.");
+                    using var scope = NewDisposeScope();
+                    int count = Math.Min(batchSize, data.Count - start);
+                    var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, count), null, augment: false);
+                    Tensor pooled;
+                    using (fit.Precision.ForwardContext())
+                        pooled = _model.Features(data.ToTensors(batch, fit.Device));
+                    var values = pooled.to(ScalarType.Float32).cpu().data<float>().ToArray();
+                    Array.Copy(values, 0, features, (long)start * width, values.Length);
+                }
+            }
+            finally
+            {
+                _model.train(wasTraining);
+            }
+            fit.Log.Info($"Computed the frozen backbone's {width} features of {data.Count} images of the {what} in {clock.Elapsed.TotalSeconds:F1} s.");
+            return new FeatureTrainingData(features, data.Labels, width);
+        }
+    }
+}
