@@ -23,7 +23,7 @@ case "$command" in
     dotnet run --project samples/FashionMnist -c Release -- "$@"
     ;;
   test)
-    ./build/prereqs.sh
+    ./build/prereqs.sh --datasets   # Fashion-MNIST: real images for the pretrained-import parity test
     exec ./build/run-tests.sh "$@"
     ;;
   bench)
