@@ -3,14 +3,18 @@
 #   - libstdc++ with GLIBCXX_3.4.32 (GCC 13+): TorchSharp 0.107's native shim needs it; Debian 12 ships 3.4.30.
 #   - dataset-fashion-mnist: the image sample's data (only when asked with --datasets).
 #   - fortunes, fortunes-de, fortunes-es, fortunes-it: the text sample's quotes (only when asked with --text-datasets).
+#   - dataset-fashion-mnist, tuxpaint-stamps-default, librsvg2-bin: the small-image comparison's two sets (Fashion-MNIST;
+#     Tux Paint's stamp pictures, a few of them SVG only, rendered with rsvg-convert) (only when asked with --image-datasets).
 set -euo pipefail
 
 want_datasets=0
 want_text_datasets=0
+want_image_datasets=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
     --text-datasets) want_text_datasets=1 ;;
+    --image-datasets) want_image_datasets=1 ;;
   esac
 done
 
@@ -112,6 +116,24 @@ if [[ $want_text_datasets -eq 1 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get -y -qq install "${missing[@]}" >/dev/null
   else
     log "the text sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
+    exit 1
+  fi
+fi
+
+if [[ $want_image_datasets -eq 1 ]]; then
+  # samples/SmallImages: Fashion-MNIST (100 per class) and Tux Paint's stamps (photos and drawings by category).
+  missing=()
+  for pkg in dataset-fashion-mnist tuxpaint-stamps-default librsvg2-bin; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "dataset-fashion-mnist, tuxpaint-stamps-default, librsvg2-bin: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} (tuxpaint-stamps-default is a 160 MB download)"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "the small-image sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
     exit 1
   fi
 fi

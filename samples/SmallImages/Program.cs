@@ -1,0 +1,300 @@
+// Small real image sets: our trainer against the stock ML.NET pipeline users already have.
+//
+//   build/prereqs.sh --image-datasets                      # Fashion-MNIST, Tux Paint's stamps, rsvg-convert (Debian)
+//   dotnet run -c Release --project samples/SmallImages -- --set all --mode stock,scratch --seed 1
+//
+//   --set   fashion100|tuxstamps|all  (comma lists work)                       default all
+//   --mode  stock|scratch|frozen|finetune-fp32|finetune-amp|all  (comma lists)  default all
+//   --seed  N   training seed (the data split has its own fixed seed, ImageSets.SplitSeed)  default 1
+//   --data DIR  where the PNG files go (default samples/SmallImages/data)
+//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default samples/SmallImages/output)
+//
+// stock:   LoadImages → ResizeImages(224) → ExtractPixels → DnnFeaturizeImage(ResNet18, frozen) → MapValueToKey
+//          → cache → LbfgsMaximumEntropy → MapKeyToValue: what an ML.NET user has today.
+// scratch: LoadRawImageBytes → MapValueToKey → our ImageClassification (default options, random init)
+//          .WithMixedPrecision() → MapKeyToValue.
+// frozen, finetune-fp32, finetune-amp: our trainer from the pretrained ResNet18 (see OurOptions).
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision;
+using Microsoft.ML.MixedPrecision.Vision;
+using SmallImages;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+var settings = Settings.Parse(args);
+var results = new List<Result>();
+foreach (string setName in settings.Sets)
+{
+    var clock = Stopwatch.StartNew();
+    var set = ImageSets.Load(setName, settings.DataFolder);
+    Console.WriteLine($"== {set.Name}: {set.Description}; ready in {clock.Elapsed.TotalSeconds:F1} s");
+    foreach (var group in set.Train.GroupBy(f => f.Label).OrderBy(g => g.Key, StringComparer.Ordinal))
+        Console.WriteLine($"   {group.Key,-12} train {group.Count(),4}  test {set.Test.Count(f => f.Label == group.Key),4}");
+    Console.WriteLine($"   {"total",-12} train {set.Train.Count,4}  test {set.Test.Count,4}");
+
+    foreach (string mode in settings.Modes)
+    {
+        Result result;
+        try
+        {
+            result = Comparison.Run(set, mode, settings.Seed);
+        }
+        catch (NotSupportedException e)
+        {
+            Console.WriteLine($"-- {set.Name} / {mode}: skipped ({e.Message})");
+            continue;
+        }
+        results.Add(result);
+        Console.WriteLine($"-- {result.Set} / {result.Mode}: micro {result.MicroAccuracy:F4}  macro {result.MacroAccuracy:F4}  " +
+                          $"fit {result.FitSeconds:F1} s  scoring {result.ScoreRowsPerSecond:F0} rows/s  ({result.Detail})");
+        Console.WriteLine("   recall per class: " + string.Join(", ", result.PerClassRecall.Select(kv => $"{kv.Key} {kv.Value:F2}")));
+        ResultFiles.Append(settings.OutputFolder, result);
+    }
+}
+
+if (results.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine(ResultFiles.MarkdownHeader);
+    foreach (var r in results)
+        Console.WriteLine(ResultFiles.MarkdownRow(r));
+    Console.WriteLine();
+    Console.WriteLine($"appended to {Path.Combine(settings.OutputFolder, "results.md")} and results.jsonl");
+}
+
+namespace SmallImages
+{
+    /// <summary>One (set, mode) measurement.</summary>
+    internal sealed record Result(
+        string Time, string Commit, string Set, string Mode, int Seed, int Train, int Test, int Classes,
+        double MicroAccuracy, double MacroAccuracy, double FitSeconds, double ScoreRowsPerSecond, string Detail,
+        IReadOnlyDictionary<string, double> PerClassRecall);
+
+    internal static class Comparison
+    {
+        public static readonly string[] Modes = { "stock", "scratch", "frozen", "finetune-fp32", "finetune-amp" };
+
+        /// <summary>
+        /// Our trainer's configuration for every mode, in one place. scratch: default options, random init.
+        /// </summary>
+        public static ImageClassificationTrainer.Options OurOptions(string mode, int seed)
+        {
+            var options = new ImageClassificationTrainer.Options
+            {
+                LabelColumnName = "Label",
+                FeatureColumnName = "Features",
+                Architecture = ResNetArchitecture.Auto,
+                Seed = seed,
+            };
+            switch (mode)
+            {
+                case "scratch":
+                    return options;
+                case "frozen":        // pretrained ResNet18, backbone frozen, linear head trained (with AMP)
+                case "finetune-fp32": // pretrained ResNet18, all layers trained, FP32 (no WithMixedPrecision)
+                case "finetune-amp":  // pretrained ResNet18, all layers trained, WithMixedPrecision()
+                    // PRETRAINED: set by the library engineer
+                    throw new NotSupportedException("pretrained modes not wired yet");
+                default:
+                    throw new ArgumentException($"'{mode}' is not a mode of our trainer");
+            }
+        }
+
+        /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all but finetune-fp32.</summary>
+        public static bool OurMixedPrecision(string mode) => mode != "finetune-fp32";
+
+        public static Result Run(ImageSet set, string mode, int seed)
+        {
+            var mlContext = new MLContext(seed);
+            var train = mlContext.Data.LoadFromEnumerable(set.Train);
+            var test = mlContext.Data.LoadFromEnumerable(set.Test);
+            IEstimator<ITransformer> pipeline = mode == "stock" ? StockPipeline(mlContext) : OurPipeline(mlContext, mode, seed);
+
+            var clock = Stopwatch.StartNew();
+            var model = pipeline.Fit(train);
+            double fitSeconds = clock.Elapsed.TotalSeconds;
+
+            // One pass over the test set: decode, preprocess, network, metrics.
+            clock.Restart();
+            var scored = model.Transform(test);
+            var metrics = mlContext.MulticlassClassification.Evaluate(scored);
+            double scoreSeconds = clock.Elapsed.TotalSeconds;
+
+            return new Result(
+                DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), ResultFiles.Commit, set.Name, mode, seed, set.Train.Count, set.Test.Count,
+                set.ClassCount, metrics.MicroAccuracy, metrics.MacroAccuracy, fitSeconds, set.Test.Count / scoreSeconds,
+                Describe(model, mode), RecallPerClass(scored, metrics.ConfusionMatrix));
+        }
+
+        /// <summary>
+        /// What an ML.NET user has today: the frozen ImageNet ResNet18 of Microsoft.ML.DnnImageFeaturizer.ResNet18 as a
+        /// featurizer (its ResNetPreprocess.onnx takes planar RGB in 0..255), a linear model on its 512 features.
+        /// One flat chain; the cache checkpoint right before the trainer, so features are computed once.
+        /// </summary>
+        public static IEstimator<ITransformer> StockPipeline(MLContext mlContext)
+        {
+            return mlContext.Transforms.LoadImages("Image", imageFolder: null, inputColumnName: "ImagePath")
+                .Append(mlContext.Transforms.ResizeImages("Image", imageWidth: 224, imageHeight: 224))
+                .Append(mlContext.Transforms.ExtractPixels("Pixels", "Image", interleavePixelColors: false, offsetImage: 0, scaleImage: 1))
+                .Append(mlContext.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(mlContext, m.OutputColumn, m.InputColumn), "Pixels"))
+                .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
+                .AppendCacheCheckpoint(mlContext)
+                .Append(mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy("Label", "Features"))
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        }
+
+        /// <summary>The Model Builder pipeline with our trainer, configured by <see cref="OurOptions"/>.</summary>
+        public static IEstimator<ITransformer> OurPipeline(MLContext mlContext, string mode, int seed)
+        {
+            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(OurOptions(mode, seed));
+            IEstimator<ITransformer> classifier = OurMixedPrecision(mode) ? trainer.WithMixedPrecision() : trainer;
+            return mlContext.Transforms.LoadRawImageBytes("Features", imageFolder: null, inputColumnName: "ImagePath")
+                .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        }
+
+        private static string Describe(ITransformer model, string mode)
+        {
+            if (mode == "stock")
+                return "ResNet18 ONNX features (224 px) + LbfgsMaximumEntropy";
+            var classifier = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single();
+            var ours = (classifier as MixedPrecisionTransformer)?.Model as ImageClassificationTransformer ?? classifier as ImageClassificationTransformer;
+            if (ours == null)
+                return "";
+            var s = ours.Summary;
+            return $"{ours.Architecture} {ours.Channels}x{ours.ImageHeight}x{ours.ImageWidth}, {s.Precision}, {s.EpochsRun} epochs" +
+                   (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s";
+        }
+
+        private static Dictionary<string, double> RecallPerClass(IDataView scored, ConfusionMatrix confusion)
+        {
+            var names = default(VBuffer<ReadOnlyMemory<char>>);
+            var score = scored.Schema["Score"];
+            bool named = score.HasSlotNames();
+            if (named)
+                score.GetSlotNames(ref names);
+            var recall = new Dictionary<string, double>();
+            var slots = named ? names.DenseValues().Select(n => n.ToString()).ToArray() : null;
+            for (int i = 0; i < confusion.PerClassRecall.Count; i++)
+                recall[named && i < slots.Length ? slots[i] : i.ToString()] = confusion.PerClassRecall[i];
+            return recall.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value);
+        }
+    }
+
+    /// <summary>results.md (a markdown table, header written once) and results.jsonl (one JSON object a line).</summary>
+    internal static class ResultFiles
+    {
+        public const string MarkdownHeader =
+            "| time (UTC) | commit | set | mode | seed | train | test | micro acc | macro acc | Fit s | scoring rows/s | detail |\n" +
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|";
+
+        public static string MarkdownRow(Result r) =>
+            $"| {r.Time} | {r.Commit} | {r.Set} | {r.Mode} | {r.Seed} | {r.Train} | {r.Test} | {r.MicroAccuracy:F4} | {r.MacroAccuracy:F4} | " +
+            $"{r.FitSeconds:F1} | {r.ScoreRowsPerSecond:F0} | {r.Detail} |";
+
+        public static void Append(string folder, Result r)
+        {
+            Directory.CreateDirectory(folder);
+            string markdown = Path.Combine(folder, "results.md");
+            if (!File.Exists(markdown))
+                File.WriteAllText(markdown, MarkdownHeader + "\n");
+            File.AppendAllText(markdown, MarkdownRow(r) + "\n");
+            var json = new
+            {
+                time = r.Time, commit = r.Commit, set = r.Set, mode = r.Mode, seed = r.Seed, train = r.Train, test = r.Test, classes = r.Classes,
+                micro_accuracy = Math.Round(r.MicroAccuracy, 4), macro_accuracy = Math.Round(r.MacroAccuracy, 4),
+                fit_seconds = Math.Round(r.FitSeconds, 2), score_rows_per_second = Math.Round(r.ScoreRowsPerSecond, 1),
+                detail = r.Detail, per_class_recall = r.PerClassRecall.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
+            };
+            File.AppendAllText(Path.Combine(folder, "results.jsonl"), JsonSerializer.Serialize(json, JsonOptions) + "\n");
+        }
+
+        private static readonly JsonSerializerOptions JsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+        /// <summary>The checkout the results came from (git describe --always --dirty), or "" without git.</summary>
+        public static string Commit { get; } = ReadCommit();
+
+        private static string ReadCommit()
+        {
+            try
+            {
+                var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                    WorkingDirectory = Settings.SampleFolder };
+                foreach (string a in new[] { "describe", "--always", "--dirty" })
+                    start.ArgumentList.Add(a);
+                using var git = Process.Start(start);
+                string output = git.StandardOutput.ReadToEnd().Trim();
+                git.WaitForExit();
+                return git.ExitCode == 0 ? output : "";
+            }
+            catch (Exception)
+            {
+                return "";
+            }
+        }
+    }
+
+    internal sealed class Settings
+    {
+        public List<string> Sets { get; } = new List<string>(ImageSets.Names);
+        public List<string> Modes { get; } = new List<string>(Comparison.Modes);
+        public int Seed { get; private set; } = 1;
+        public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
+        public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
+
+        /// <summary>samples/SmallImages (found from the build output), or the current folder when run from elsewhere.</summary>
+        public static string SampleFolder { get; } = FindSampleFolder();
+
+        private static string FindSampleFolder()
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "SmallImages.csproj")))
+                    return dir.FullName;
+            return Directory.GetCurrentDirectory();
+        }
+
+        public static Settings Parse(string[] args)
+        {
+            var s = new Settings();
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--set": Choose(s.Sets, Next(), ImageSets.Names, "set"); break;
+                    case "--mode": Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
+                    case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
+                    case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --data, --output)");
+                }
+            }
+            return s;
+        }
+
+        private static void Choose(List<string> chosen, string value, string[] known, string what)
+        {
+            chosen.Clear();
+            foreach (string v in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (v == "all")
+                    chosen.AddRange(known);
+                else if (known.Contains(v))
+                    chosen.Add(v);
+                else
+                    throw new ArgumentException($"unknown {what} '{v}' ({string.Join(", ", known)}, all)");
+            }
+        }
+    }
+}
