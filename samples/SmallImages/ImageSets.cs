@@ -24,6 +24,8 @@ namespace SmallImages
         public List<ImageFile> Train { get; init; }
         public List<ImageFile> Test { get; init; }
         public int ClassCount => Train.Select(f => f.Label).Distinct().Count();
+        /// <summary>Side of the (square) images in pixels.</summary>
+        public int ImageSize { get; init; }
     }
 
     /// <summary>
@@ -67,6 +69,7 @@ namespace SmallImages
             return new ImageSet
             {
                 Name = "fashion100",
+                ImageSize = Math.Max(rows, cols),
                 Description = $"Fashion-MNIST (dataset-fashion-mnist), {rows}x{cols} gray, {FashionPerClass} train per class from 'train', {FashionPerClass} test per class from 't10k'",
                 Train = train,
                 Test = test,
@@ -148,6 +151,7 @@ namespace SmallImages
             return new ImageSet
             {
                 Name = "tuxstamps",
+                ImageSize = StampSize,
                 Description = $"Tux Paint stamps (tuxpaint-stamps-default), {StampClasses.Length} categories, {StampSize}x{StampSize} RGB letterboxed on white, stratified 75/25",
                 Train = train,
                 Test = test,

@@ -85,30 +85,49 @@ namespace SmallImages
         public static readonly string[] Modes = { "stock", "scratch", "frozen", "finetune-fp32", "finetune-amp" };
 
         /// <summary>
-        /// Our trainer's configuration for every mode, in one place. scratch: default options, random init.
+        /// Our trainer's configuration for every mode, in one place: default options but the seed, except that scratch
+        /// names the network Auto trains from scratch (ResNetSmall up to 64 px, ResNet18 above) and frozen keeps the
+        /// pretrained backbone frozen. Auto itself picks the pretrained ResNet18 on both sets (small data).
         /// </summary>
-        public static ImageClassificationTrainer.Options OurOptions(string mode, int seed)
+        public static ImageClassificationTrainer.Options OurOptions(string mode, int seed, int imageSize)
         {
             var options = new ImageClassificationTrainer.Options
             {
                 LabelColumnName = "Label",
                 FeatureColumnName = "Features",
-                Architecture = ResNetArchitecture.Auto,
                 Seed = seed,
             };
             switch (mode)
             {
                 case "scratch":
+                    options.Architecture = imageSize <= 64 ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
                     return options;
-                case "frozen":        // pretrained ResNet18, backbone frozen, linear head trained (with AMP)
-                case "finetune-fp32": // pretrained ResNet18, all layers trained, FP32 (no WithMixedPrecision)
-                case "finetune-amp":  // pretrained ResNet18, all layers trained, WithMixedPrecision()
-                    // PRETRAINED: set by the library engineer
-                    throw new NotSupportedException("pretrained modes not wired yet");
+                case "frozen":        // pretrained ResNet18, backbone frozen, linear head trained on features computed once (AMP)
+                    options.Backbone = BackboneTraining.Frozen;
+                    return options;
+                case "finetune-fp32": // pretrained ResNet18, head first, then all layers, FP32 (no WithMixedPrecision)
+                case "finetune-amp":  // the same with WithMixedPrecision()
+                    return options;
                 default:
                     throw new ArgumentException($"'{mode}' is not a mode of our trainer");
             }
         }
+
+        /// <summary>Applies the --option Name=Value overrides (numbers, booleans, enums) to <paramref name="options"/>.</summary>
+        private static ImageClassificationTrainer.Options WithOverrides(ImageClassificationTrainer.Options options)
+        {
+            foreach (var (name, value) in Settings.OptionOverrides)
+            {
+                var property = typeof(ImageClassificationTrainer.Options).GetProperty(name)
+                    ?? throw new ArgumentException($"--option: the trainer has no option '{name}'");
+                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                object parsed = type.IsEnum ? Enum.Parse(type, value, ignoreCase: true) : Convert.ChangeType(value, type, CultureInfo.InvariantCulture);
+                property.SetValue(options, parsed);
+            }
+            return options;
+        }
+
+        private static string OverridesText => string.Concat(Settings.OptionOverrides.Select(o => $", {o.Name}={o.Value}"));
 
         /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all but finetune-fp32.</summary>
         public static bool OurMixedPrecision(string mode) => mode != "finetune-fp32";
@@ -118,7 +137,7 @@ namespace SmallImages
             var mlContext = new MLContext(seed);
             var train = mlContext.Data.LoadFromEnumerable(set.Train);
             var test = mlContext.Data.LoadFromEnumerable(set.Test);
-            IEstimator<ITransformer> pipeline = mode == "stock" ? StockPipeline(mlContext) : OurPipeline(mlContext, mode, seed);
+            IEstimator<ITransformer> pipeline = mode == "stock" ? StockPipeline(mlContext) : OurPipeline(mlContext, mode, seed, set.ImageSize);
 
             var clock = Stopwatch.StartNew();
             var model = pipeline.Fit(train);
@@ -154,9 +173,9 @@ namespace SmallImages
         }
 
         /// <summary>The Model Builder pipeline with our trainer, configured by <see cref="OurOptions"/>.</summary>
-        public static IEstimator<ITransformer> OurPipeline(MLContext mlContext, string mode, int seed)
+        public static IEstimator<ITransformer> OurPipeline(MLContext mlContext, string mode, int seed, int imageSize)
         {
-            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(OurOptions(mode, seed));
+            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(WithOverrides(OurOptions(mode, seed, imageSize)));
             IEstimator<ITransformer> classifier = OurMixedPrecision(mode) ? trainer.WithMixedPrecision() : trainer;
             return mlContext.Transforms.LoadRawImageBytes("Features", imageFolder: null, inputColumnName: "ImagePath")
                 .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
@@ -174,7 +193,7 @@ namespace SmallImages
                 return "";
             var s = ours.Summary;
             return $"{ours.Architecture} {ours.Channels}x{ours.ImageHeight}x{ours.ImageWidth}, {s.Precision}, {s.EpochsRun} epochs" +
-                   (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s";
+                   (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s" + OverridesText;
         }
 
         private static Dictionary<string, double> RecallPerClass(IDataView scored, ConfusionMatrix confusion)
@@ -250,6 +269,8 @@ namespace SmallImages
         public List<string> Sets { get; } = new List<string>(ImageSets.Names);
         public List<string> Modes { get; } = new List<string>(Comparison.Modes);
         public int Seed { get; private set; } = 1;
+        /// <summary>--option Name=Value: an option of our trainer set away from its default (for the measurements that chose the defaults).</summary>
+        public static List<(string Name, string Value)> OptionOverrides { get; } = new List<(string, string)>();
         public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
@@ -277,7 +298,11 @@ namespace SmallImages
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
                     case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --data, --output)");
+                    case "--option":
+                        string[] pair = Next().Split('=', 2);
+                        OptionOverrides.Add((pair[0], pair.Length > 1 ? pair[1] : throw new ArgumentException("--option takes Name=Value")));
+                        break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --data, --output, --option Name=Value)");
                 }
             }
             return s;
