@@ -98,6 +98,22 @@ namespace Microsoft.ML.MixedPrecision.Vision
 
         public (float[] Mean, float[] Std) GetInputNormalization() => normalize.Get();
 
+        /// <summary>
+        /// Keeps every BatchNorm in inference mode (its running statistics fixed) even while the network trains; the
+        /// BatchNorm scales and shifts still learn. For fine-tuning a pretrained network on small data.
+        /// </summary>
+        public bool FreezeBatchNormStatistics { get; set; }
+
+        public override void train(bool on = true)
+        {
+            base.train(on);
+            if (on && FreezeBatchNormStatistics)
+            {
+                foreach (BatchNorm2d norm in modules().OfType<BatchNorm2d>())
+                    norm.eval();
+            }
+        }
+
         /// <summary>The linear classification head (the only part a frozen-backbone fit trains).</summary>
         public Linear Head => fc;
 

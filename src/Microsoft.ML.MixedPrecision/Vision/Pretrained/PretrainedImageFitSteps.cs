@@ -72,6 +72,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 if (frozen)
                     return head;
 
+                _model.FreezeBatchNormStatistics = !o.UpdateBatchNormStatistics;
                 var all = fit.Train(_model, train, validation, new TrainingPhase
                 {
                     Name = "all layers",
@@ -85,6 +86,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             }
             finally
             {
+                _model.FreezeBatchNormStatistics = false;
                 _model.SetChannelsLast(false);
             }
         }
