@@ -28,8 +28,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                               $"estimator: one epoch per fit, {settings.EstimatorWarmupBatches} warm-up batches; {settings.Repetitions} repetitions");
             using (var fp32Model = workload.CreateModel(settings.Seed))
             using (var ampModel = workload.CreateModel(settings.Seed))
-            using (var fp32 = new BareLoop(fp32Model, amp: false, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
-            using (var amp = new BareLoop(ampModel, amp: true, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
+            using (var fp32 = workload.CreateBareLoop(fp32Model, amp: false))
+            using (var amp = workload.CreateBareLoop(ampModel, amp: true))
             {
                 result.TrainingFlopsPerExample = workload.TrainingFlopsPerExample(fp32Model);
                 result.ParameterCount = fp32Model.parameters().Sum(p => p.numel());

@@ -60,7 +60,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             using Workload workload = name == "image" ? new ImageWorkload() : new TextWorkload();
             workload.LoadBareData(settings, maxBatches: steps + 1);
             using var model = workload.CreateModel(settings.Seed);
-            using var loop = new BareLoop(model, amp, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm);
+            using var loop = workload.CreateBareLoop(model, amp);
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();

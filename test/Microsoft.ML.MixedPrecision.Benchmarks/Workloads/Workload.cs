@@ -38,6 +38,16 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>The network the trainer builds for this data, initialized from <paramref name="seed"/>.</summary>
         public abstract Module CreateModel(int seed);
 
+        /// <summary>
+        /// The optimizer's parameter groups the trainer uses for this network, or null (default): one group, every
+        /// parameter at <see cref="LearningRate"/> with <see cref="WeightDecay"/>.
+        /// </summary>
+        public virtual IReadOnlyList<ParameterGroup> ParameterGroups(Module model) => null;
+
+        /// <summary>The bare loop over <see cref="Batches"/> with this workload's optimizer settings.</summary>
+        public Measurement.BareLoop CreateBareLoop(Module model, bool amp)
+            => new Measurement.BareLoop(model, amp, Batches, LearningRate, WeightDecay, ClipNorm, ParameterGroups(model));
+
         /// <summary>Training FLOPs (3 × forward) per example, averaged over the prebuilt batches.</summary>
         public abstract double TrainingFlopsPerExample(Module model);
 
