@@ -44,7 +44,7 @@ foreach (Workload workload in new Workload[] { new ImageWorkload(), new TextWork
     }
     using (workload)
     {
-        var (result, score) = WorkloadBenchmark.Run(workload, settings, bf16Gemm);
+        var (result, score) = WorkloadBenchmark.Run(workload, settings, bf16Gemm, fp32Gemm);
         results.Add(result);
         scoring[workload.Name] = score;
     }

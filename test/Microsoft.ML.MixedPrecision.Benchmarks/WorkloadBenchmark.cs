@@ -14,9 +14,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
     /// </summary>
     internal static class WorkloadBenchmark
     {
-        public static (WorkloadResult, ScoringRun) Run(Workload workload, BenchSettings settings, double bf16GemmFlops)
+        public static (WorkloadResult, ScoringRun) Run(Workload workload, BenchSettings settings, double bf16GemmFlops, double fp32GemmFlops)
         {
-            var result = new WorkloadResult { Name = workload.Name, BatchSize = workload.BatchSize, Bf16GemmFlops = bf16GemmFlops };
+            var result = new WorkloadResult
+            {
+                Name = workload.Name, BatchSize = workload.BatchSize, Bf16GemmFlops = bf16GemmFlops, Fp32GemmFlops = fp32GemmFlops,
+            };
             Console.WriteLine($"\n== {workload.Name} (batch {workload.BatchSize}) ==");
             string modelFolder = Path.Combine(settings.OutputFolder, "models");
             Directory.CreateDirectory(modelFolder);
@@ -69,7 +72,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                               $"{result.TrainingFlopsPerExample / 1e6:F0} MFLOP per training example");
             Console.WriteLine($"bare step phases, ms (forward / backward / clip + AdamW): FP32 {Phases(result.PhasesFp32)}, AMP {Phases(result.PhasesAmp)}");
             Console.WriteLine($"ML.NET: FP32 {result.Fp32SamplesPerSecond:F0}, AMP {result.AmpSamplesPerSecond:F0} samples/s ({result.Speedup:F2}x); " +
-                              $"pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
+                              $"{result.SpeedupOfGemmRatio:F2} of the GEMM ratio {result.GemmRatio:F2}; pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
 
             for (int rep = 0; rep < settings.MemoryRepetitions; rep++)
             {

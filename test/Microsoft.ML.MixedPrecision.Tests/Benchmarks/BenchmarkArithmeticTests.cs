@@ -72,7 +72,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
         {
             WorkloadResult Result(string name)
             {
-                var r = new WorkloadResult { Name = name, BatchSize = 4, TrainingFlopsPerExample = 1e6, Bf16GemmFlops = 1e9 };
+                var r = new WorkloadResult { Name = name, BatchSize = 4, TrainingFlopsPerExample = 1e6, Bf16GemmFlops = 1e9, Fp32GemmFlops = 4e8 };
                 r.EstimatorFp32.AddRange(new[] { 100.0, 90, 110 });
                 r.EstimatorAmp.AddRange(new[] { 200.0, 180, 260 });
                 r.BareFp32.AddRange(new[] { 100.0 });
@@ -88,12 +88,14 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
             };
             using var json = JsonDocument.Parse(BenchTable.Json(new[] { Result("image"), Result("text") }, scoring));
             var image = json.RootElement.GetProperty("image");
-            foreach (string key in new[] { "fp32_samples_per_s", "amp_samples_per_s", "speedup", "pipeline_vs_bare", "rss_ratio", "mfu" })
+            foreach (string key in new[] { "fp32_samples_per_s", "amp_samples_per_s", "speedup", "pipeline_vs_bare", "rss_ratio", "mfu", "gemm_ratio", "speedup_of_gemm_ratio" })
                 image.TryGetProperty(key, out _).Should().BeTrue(key);
             image.GetProperty("speedup").GetDouble().Should().Be(2.0);            // medians 200 / 100
             image.GetProperty("pipeline_vs_bare").GetDouble().Should().Be(0.8);   // 200 / 250
             image.GetProperty("rss_ratio").GetDouble().Should().Be(0.5);          // (200-100) / (300-100)
             image.GetProperty("mfu").GetDouble().Should().Be(0.2);                // 1e6 × 200 / 1e9
+            image.GetProperty("gemm_ratio").GetDouble().Should().Be(2.5);         // 1e9 / 4e8
+            image.GetProperty("speedup_of_gemm_ratio").GetDouble().Should().Be(0.8); // 2.0 / 2.5
             json.RootElement.GetProperty("text").TryGetProperty("mfu", out _).Should().BeTrue();
             json.RootElement.GetProperty("scoring").GetProperty("image_rows_per_s").GetDouble().Should().Be(10);
             json.RootElement.GetProperty("scoring").GetProperty("text_rows_per_s").GetDouble().Should().Be(20);
