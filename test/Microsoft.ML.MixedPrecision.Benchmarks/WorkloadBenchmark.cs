@@ -27,8 +27,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
             workload.LoadBareData(settings, workload.BareBatches(settings));
             int steps = workload.StepsPerSegment(settings);
+            int repetitions = workload.Repetitions(settings);
             Console.WriteLine($"bare loop: {workload.Batches.Count} prebuilt batches, {settings.BareWarmupSteps} warm-up steps, segments of {steps} steps; " +
-                              $"estimator: one epoch per fit, {settings.EstimatorWarmupBatches} warm-up batches; {settings.Repetitions} repetitions");
+                              $"estimator: one epoch per fit, {workload.EstimatorWarmupBatches(settings)} warm-up batches; {repetitions} repetitions");
             using (var fp32Model = workload.CreateModel(settings.Seed))
             using (var ampModel = workload.CreateModel(settings.Seed))
             using (var fp32 = workload.CreateBareLoop(fp32Model, amp: false))
@@ -43,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
                 fp32.Run(settings.BareWarmupSteps);
                 amp.Run(settings.BareWarmupSteps);
-                for (int rep = 0; rep < settings.Repetitions; rep++)
+                for (int rep = 0; rep < repetitions; rep++)
                 {
                     foreach (bool useAmp in Stats.InterleavedOrder(rep))
                     {

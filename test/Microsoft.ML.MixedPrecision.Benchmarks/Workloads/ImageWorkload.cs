@@ -59,7 +59,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             var files = FashionMnistImages.Prepare("train", _folder, settings.ImageTrainingImages);
             var mlContext = new MLContext(seed: settings.Seed);
             var train = mlContext.Data.LoadFromEnumerable(files);
-            var clock = new SteadyStateClock(settings.EstimatorWarmupBatches);
+            var clock = new SteadyStateClock(EstimatorWarmupBatches(settings));
             var options = new ImageClassificationTrainer.Options
             {
                 LabelColumnName = "Label",
