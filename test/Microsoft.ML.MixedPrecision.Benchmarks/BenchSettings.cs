@@ -17,8 +17,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         // Bare TorchSharp loop: warm-up steps once per model, then one timed segment per precision and repetition.
         public int BareWarmupSteps { get; private set; } = 3;
         public int ImageStepsPerSegment { get; private set; } = 16;
-        // The pretrained ResNet18 at 128 px costs ~4 GFLOP per training example, ~20× the image workload's ResNetSmall:
-        // fewer steps, fits of fewer batches and two repetitions (still one FP32-first, one AMP-first) keep its run to ~3 min.
+        // The pretrained ResNet18 at 128 px costs 4.0 GFLOP per training example, ~8× the image workload's ResNetSmall:
+        // fewer steps, fits of fewer batches, two repetitions (still one FP32-first, one AMP-first) and one memory child
+        // per precision keep its run to ~3 min on 2 idle cores.
         public int PretrainedRepetitions { get; private set; } = 2;
         public int PretrainedStepsPerSegment { get; private set; } = 4;
 
@@ -31,6 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
         // Memory: a fresh process per measurement, so peak RSS belongs to one precision only.
         public int MemoryRepetitions { get; private set; } = 2;
+        public int PretrainedMemoryRepetitions { get; private set; } = 1; // each child loads the weights and runs ~2-3 s steps
         public int MemorySteps { get; private set; } = 4;
 
         // Scoring the saved model.

@@ -75,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             Console.WriteLine($"ML.NET: FP32 {result.Fp32SamplesPerSecond:F0}, AMP {result.AmpSamplesPerSecond:F0} samples/s ({result.Speedup:F2}x); " +
                               $"{result.SpeedupOfGemmRatio:F2} of the GEMM ratio {result.GemmRatio:F2}; pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
 
-            for (int rep = 0; rep < settings.MemoryRepetitions; rep++)
+            for (int rep = 0; rep < workload.MemoryRepetitions(settings); rep++)
             {
                 foreach (bool useAmp in Stats.InterleavedOrder(rep))
                 {

@@ -42,6 +42,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
 
         public override int EstimatorWarmupBatches(BenchSettings settings) => settings.PretrainedEstimatorWarmupBatches;
 
+        public override int MemoryRepetitions(BenchSettings settings) => settings.PretrainedMemoryRepetitions;
+
         public override void LoadBareData(BenchSettings settings, int maxBatches)
         {
             var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);

@@ -47,6 +47,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>Repetitions, each timing a bare-loop segment and an estimator fit in both precisions.</summary>
         public virtual int Repetitions(BenchSettings settings) => settings.Repetitions;
 
+        /// <summary>Memory measurements (a child process each) per precision.</summary>
+        public virtual int MemoryRepetitions(BenchSettings settings) => settings.MemoryRepetitions;
+
         /// <summary>Batches at the start of each estimator fit that the timing leaves out.</summary>
         public virtual int EstimatorWarmupBatches(BenchSettings settings) => settings.EstimatorWarmupBatches;
 
