@@ -17,23 +17,32 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         // Bare TorchSharp loop: warm-up steps once per model, then one timed segment per precision and repetition.
         public int BareWarmupSteps { get; private set; } = 3;
         public int ImageStepsPerSegment { get; private set; } = 16;
+        // The pretrained ResNet18 at 128 px costs 4.0 GFLOP per training example, ~8× the image workload's ResNetSmall:
+        // fewer steps, fits of fewer batches, two repetitions (still one FP32-first, one AMP-first) and one memory child
+        // per precision keep its run to ~3 min on 2 idle cores.
+        public int PretrainedRepetitions { get; private set; } = 2;
+        public int PretrainedStepsPerSegment { get; private set; } = 4;
 
         // ML.NET estimator: one epoch per fit, the first batches of each fit are warm-up.
         public int EstimatorWarmupBatches { get; private set; } = 5;
+        public int PretrainedEstimatorWarmupBatches { get; private set; } = 2; // of 64 images, each ~1-3 s
         public int ImageTrainingImages { get; private set; } = 6400;
         public int TextQuotesPerLanguage { get; private set; } = 1250;
+        public int PretrainedTrainingImages { get; private set; } = 512; // 8 batches, 6 timed
 
         // Memory: a fresh process per measurement, so peak RSS belongs to one precision only.
         public int MemoryRepetitions { get; private set; } = 2;
+        public int PretrainedMemoryRepetitions { get; private set; } = 1; // each child loads the weights and runs ~2-3 s steps
         public int MemorySteps { get; private set; } = 4;
 
         // Scoring the saved model.
         public int ScoringTransformRows { get; private set; } = 2000;
         public int ScoringEngineRows { get; private set; } = 500;
+        public int PretrainedScoringRows { get; private set; } = 256; // Transform and PredictionEngine
 
         public int GemmSize { get; private set; } = 2048;
 
-        /// <summary>Only this workload ("image" or "text"); null runs both. A partial run's JSON holds only what ran.</summary>
+        /// <summary>Only this workload ("image", "text" or "pretrained"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
         public static BenchSettings Parse(string[] args)
@@ -49,19 +58,23 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.BareWarmupSteps = 2;
                         s.Repetitions = 1;
                         s.ImageStepsPerSegment = 3;
+                        s.PretrainedRepetitions = 1;
+                        s.PretrainedStepsPerSegment = 2;
                         s.EstimatorWarmupBatches = 2;
                         s.ImageTrainingImages = 896;
                         s.TextQuotesPerLanguage = 120;
+                        s.PretrainedTrainingImages = 256;
                         s.MemoryRepetitions = 1;
                         s.MemorySteps = 2;
                         s.ScoringTransformRows = 256;
                         s.ScoringEngineRows = 64;
+                        s.PretrainedScoringRows = 64;
                         break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    case "--repetitions": s.Repetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text)");
+                    case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text|pretrained)");
                 }
             }
             return s;

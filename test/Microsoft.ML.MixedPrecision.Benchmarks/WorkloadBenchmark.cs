@@ -14,9 +14,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
     /// </summary>
     internal static class WorkloadBenchmark
     {
-        public static (WorkloadResult, ScoringRun) Run(Workload workload, BenchSettings settings, double bf16GemmFlops)
+        public static (WorkloadResult, ScoringRun) Run(Workload workload, BenchSettings settings, double bf16GemmFlops, double fp32GemmFlops)
         {
-            var result = new WorkloadResult { Name = workload.Name, BatchSize = workload.BatchSize, Bf16GemmFlops = bf16GemmFlops };
+            var result = new WorkloadResult
+            {
+                Name = workload.Name, BatchSize = workload.BatchSize, Bf16GemmFlops = bf16GemmFlops, Fp32GemmFlops = fp32GemmFlops,
+            };
             Console.WriteLine($"\n== {workload.Name} (batch {workload.BatchSize}) ==");
             string modelFolder = Path.Combine(settings.OutputFolder, "models");
             Directory.CreateDirectory(modelFolder);
@@ -24,12 +27,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
             workload.LoadBareData(settings, workload.BareBatches(settings));
             int steps = workload.StepsPerSegment(settings);
+            int repetitions = workload.Repetitions(settings);
             Console.WriteLine($"bare loop: {workload.Batches.Count} prebuilt batches, {settings.BareWarmupSteps} warm-up steps, segments of {steps} steps; " +
-                              $"estimator: one epoch per fit, {settings.EstimatorWarmupBatches} warm-up batches; {settings.Repetitions} repetitions");
+                              $"estimator: one epoch per fit, {workload.EstimatorWarmupBatches(settings)} warm-up batches; {repetitions} repetitions");
             using (var fp32Model = workload.CreateModel(settings.Seed))
             using (var ampModel = workload.CreateModel(settings.Seed))
-            using (var fp32 = new BareLoop(fp32Model, amp: false, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
-            using (var amp = new BareLoop(ampModel, amp: true, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm))
+            using (var fp32 = workload.CreateBareLoop(fp32Model, amp: false))
+            using (var amp = workload.CreateBareLoop(ampModel, amp: true))
             {
                 result.TrainingFlopsPerExample = workload.TrainingFlopsPerExample(fp32Model);
                 result.ParameterCount = fp32Model.parameters().Sum(p => p.numel());
@@ -40,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
                 fp32.Run(settings.BareWarmupSteps);
                 amp.Run(settings.BareWarmupSteps);
-                for (int rep = 0; rep < settings.Repetitions; rep++)
+                for (int rep = 0; rep < repetitions; rep++)
                 {
                     foreach (bool useAmp in Stats.InterleavedOrder(rep))
                     {
@@ -69,9 +73,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                               $"{result.TrainingFlopsPerExample / 1e6:F0} MFLOP per training example");
             Console.WriteLine($"bare step phases, ms (forward / backward / clip + AdamW): FP32 {Phases(result.PhasesFp32)}, AMP {Phases(result.PhasesAmp)}");
             Console.WriteLine($"ML.NET: FP32 {result.Fp32SamplesPerSecond:F0}, AMP {result.AmpSamplesPerSecond:F0} samples/s ({result.Speedup:F2}x); " +
-                              $"pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
+                              $"{result.SpeedupOfGemmRatio:F2} of the GEMM ratio {result.GemmRatio:F2}; pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
 
-            for (int rep = 0; rep < settings.MemoryRepetitions; rep++)
+            for (int rep = 0; rep < workload.MemoryRepetitions(settings); rep++)
             {
                 foreach (bool useAmp in Stats.InterleavedOrder(rep))
                 {

@@ -26,7 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private const int MaxAutoImageSize = 224;
         private const int SmallArchitectureMaxSize = 64;
         // Measured on small image sets (README, "Pretrained backbone"): 128 px keeps the pretrained accuracy at a third of 224's cost.
-        private const int PretrainedImageSize = 128;
+        internal const int PretrainedImageSize = 128;
         private const int PretrainedMaxRowsForSmallImages = 10_000;
         internal ImageClassificationTrainer(TrainerEnvironment env, Options options)
             : base(env, options)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
@@ -13,6 +14,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
     /// The same network trained without ML.NET: batches prebuilt as tensors, one DisposeScope per step, forward + loss in
     /// a bf16 autocast region (AMP) or in float32, backward, gradient clipping, AdamW. The trainers' algorithm, minus
     /// the pipeline (data gathering, augmentation, metrics), so estimator / bare shows what the pipeline costs.
+    /// Optional parameter groups give AdamW the trainer's per-group learning rates and weight decay (a pretrained
+    /// backbone's lower rate, no decay on BatchNorm and biases), as TrainingLoop builds them.
     /// </summary>
     internal sealed class BareLoop : IDisposable
     {
@@ -24,15 +27,27 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         private readonly double _clipNorm;
         private int _next;
 
-        public BareLoop(Module model, bool amp, IReadOnlyList<(Tensor Input, Tensor Target)> batches, double learningRate, double weightDecay, double clipNorm)
+        public BareLoop(Module model, bool amp, IReadOnlyList<(Tensor Input, Tensor Target)> batches, double learningRate, double weightDecay, double clipNorm,
+            IReadOnlyList<ParameterGroup> parameterGroups = null)
         {
             _model = model;
             _amp = amp;
             _batches = batches;
             _clipNorm = clipNorm;
             _model.train();
-            _parameters = model.parameters().ToArray();
-            _optimizer = optim.AdamW(_parameters, learningRate, weight_decay: weightDecay);
+            if (parameterGroups is null)
+            {
+                _parameters = model.parameters().ToArray();
+                _optimizer = optim.AdamW(_parameters, learningRate, weight_decay: weightDecay);
+            }
+            else
+            {
+                // As TrainingLoop.CreateOptimizer: each group at lr × its scale, with or without weight decay; clipping
+                // over all of them.
+                _parameters = parameterGroups.SelectMany(g => g.Parameters).ToArray();
+                _optimizer = optim.AdamW(parameterGroups.Select(g => new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters,
+                    lr: learningRate * g.LearningRateScale, weight_decay: g.WeightDecay ? weightDecay : 0)), learningRate, weight_decay: weightDecay);
+            }
         }
 
         /// <summary>Training loss of every step run so far, in order.</summary>

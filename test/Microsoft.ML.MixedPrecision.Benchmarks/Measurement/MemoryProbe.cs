@@ -50,17 +50,17 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             throw new InvalidOperationException($"The memory probe ({workload}, {(amp ? "amp" : "fp32")}) exited with {child.ExitCode} and no result:\n{output}");
         }
 
-        /// <summary>The child's side: <c>--memory-probe image|text fp32|amp steps seed quick|full</c> (the data of the parent's run).</summary>
+        /// <summary>The child's side: <c>--memory-probe image|text|pretrained fp32|amp steps seed quick|full</c> (the data of the parent's run).</summary>
         public static int RunChild(string[] args)
         {
             string name = args[1];
             bool amp = args[2] == "amp";
             int steps = int.Parse(args[3], CultureInfo.InvariantCulture);
             var settings = BenchSettings.Parse(args[5] == "quick" ? new[] { "--seed", args[4], "--quick" } : new[] { "--seed", args[4] });
-            using Workload workload = name == "image" ? new ImageWorkload() : new TextWorkload();
+            using Workload workload = Workload.Create(name);
             workload.LoadBareData(settings, maxBatches: steps + 1);
             using var model = workload.CreateModel(settings.Seed);
-            using var loop = new BareLoop(model, amp, workload.Batches, workload.LearningRate, workload.WeightDecay, workload.ClipNorm);
+            using var loop = workload.CreateBareLoop(model, amp);
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();

@@ -20,6 +20,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("ML.NET estimator FP32, samples/s", r => $"{r.Fp32SamplesPerSecond:F0}");
             Row("ML.NET estimator AMP, samples/s", r => $"{r.AmpSamplesPerSecond:F0}");
             Row("**speedup** AMP / FP32", r => $"**{r.Speedup:F2}**");
+            Row("speedup as a fraction of the bf16 / fp32 GEMM ratio (ratio)", r => $"{r.SpeedupOfGemmRatio:F2} ({r.GemmRatio:F2})");
             Row("bare TorchSharp loop FP32, samples/s", r => $"{r.BareFp32Median:F0}");
             Row("bare TorchSharp loop AMP, samples/s", r => $"{r.BareAmpMedian:F0}");
             Row("bare speedup AMP / FP32", r => $"{r.BareSpeedup:F2}");
@@ -63,6 +64,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                     ["fp32_samples_per_s"] = Round(r.Fp32SamplesPerSecond),
                     ["amp_samples_per_s"] = Round(r.AmpSamplesPerSecond),
                     ["speedup"] = Round(r.Speedup),
+                    ["gemm_ratio"] = Round(r.GemmRatio),
+                    ["speedup_of_gemm_ratio"] = Round(r.SpeedupOfGemmRatio),
                     ["pipeline_vs_bare"] = Round(r.PipelineVsBare),
                     ["rss_ratio"] = Round(r.RssRatio),
                     ["mfu"] = Round(r.Mfu),

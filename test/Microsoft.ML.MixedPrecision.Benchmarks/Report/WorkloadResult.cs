@@ -36,6 +36,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         /// <summary>Time-weighted bf16 speedup of those layers, each counted as often as the network has it.</summary>
         public double LayerSpeedup => Stats.Ratio(Layers.Sum(l => l.Count * l.Fp32Milliseconds), Layers.Sum(l => l.Count * l.Bf16Milliseconds));
         public double Bf16GemmFlops { get; set; }
+        public double Fp32GemmFlops { get; set; }
+
+        /// <summary>bf16 / fp32 rate of the large GEMM measured in this run: about the best any bf16 step can gain here.</summary>
+        public double GemmRatio => Stats.Ratio(Bf16GemmFlops, Fp32GemmFlops);
+
+        /// <summary>The estimator's AMP speedup as a fraction of <see cref="GemmRatio"/>.</summary>
+        public double SpeedupOfGemmRatio => Stats.Ratio(Speedup, GemmRatio);
         public string EstimatorPrecision { get; set; }
 
         public double BareFp32Median => Stats.Median(BareFp32);

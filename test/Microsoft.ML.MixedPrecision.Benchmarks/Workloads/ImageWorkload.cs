@@ -52,38 +52,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         public override double TrainingFlopsPerExample(Module model)
             => FlopCounter.TrainingToForward * FlopCounter.ResNetForward((ResNet)model, Size, Size);
 
-        public override IEnumerable<LayerCase> LayerCases(Module model)
-        {
-            var convs = FlopCounter.ResNetConvInputs((ResNet)model, Size, Size);
-            var stem = convs[0].Conv;
-            return convs
-                .GroupBy(c => (In: c.Conv.weight.shape[1], Out: c.Conv.weight.shape[0], Kernel: c.Conv.weight.shape[2], Stride: c.Conv.stride[0],
-                    Padding: c.Conv.padding[0], c.H, c.W, IsStem: ReferenceEquals(c.Conv, stem)))
-                .Select(g => new LayerCase(
-                    $"conv {g.Key.Kernel}x{g.Key.Kernel} {g.Key.In}->{g.Key.Out}{(g.Key.Stride > 1 ? $" /{g.Key.Stride}" : "")} at {g.Key.H}px",
-                    g.Count(),
-                    dtype =>
-                    {
-                        var k = g.Key;
-                        // The stem's input needs no gradient, as in training.
-                        var x = LayerSpeed.Leaf(new[] { BatchSize, k.In, k.H, k.W }, dtype, channelsLast: true).requires_grad_(!k.IsStem);
-                        var w = LayerSpeed.Leaf(new[] { k.Out, k.In, k.Kernel, k.Kernel }, dtype, channelsLast: true);
-                        return () =>
-                        {
-                            using var scope = NewDisposeScope();
-                            var y = nn.functional.conv2d(x, w, strides: new[] { k.Stride, k.Stride }, padding: new[] { k.Padding, k.Padding });
-                            LayerSpeed.Backward(y, x, w);
-                        };
-                    }))
-                .ToList();
-        }
+        public override IEnumerable<LayerCase> LayerCases(Module model) => ResNetLayerCases.Convolutions((ResNet)model, Size, Size, BatchSize);
 
         public override EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath)
         {
             var files = FashionMnistImages.Prepare("train", _folder, settings.ImageTrainingImages);
             var mlContext = new MLContext(seed: settings.Seed);
             var train = mlContext.Data.LoadFromEnumerable(files);
-            var clock = new SteadyStateClock(settings.EstimatorWarmupBatches);
+            var clock = new SteadyStateClock(EstimatorWarmupBatches(settings));
             var options = new ImageClassificationTrainer.Options
             {
                 LabelColumnName = "Label",

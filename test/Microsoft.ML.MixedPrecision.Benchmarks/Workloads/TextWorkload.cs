@@ -127,7 +127,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             var quotes = Quotes(settings);
             var mlContext = new MLContext(seed: settings.Seed);
             var train = mlContext.Data.LoadFromEnumerable(quotes);
-            var clock = new SteadyStateClock(settings.EstimatorWarmupBatches);
+            var clock = new SteadyStateClock(EstimatorWarmupBatches(settings));
             var options = new TextClassificationTrainer.Options
             {
                 LabelColumnName = "Label",

@@ -16,7 +16,19 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
     {
         private readonly List<(Tensor Input, Tensor Target)> _batches = new List<(Tensor, Tensor)>();
 
-        /// <summary>"image" or "text", the key in the JSON summary.</summary>
+        /// <summary>Every workload's name, in the order a full run measures them.</summary>
+        public static readonly string[] Names = { "image", "text", "pretrained" };
+
+        /// <summary>A new workload by name (no data loaded yet).</summary>
+        public static Workload Create(string name) => name switch
+        {
+            "image" => new ImageWorkload(),
+            "text" => new TextWorkload(),
+            "pretrained" => new PretrainedWorkload(),
+            _ => throw new ArgumentException($"Unknown workload '{name}' ({string.Join(", ", Names)}).", nameof(name)),
+        };
+
+        /// <summary>"image", "text" or "pretrained", the key in the JSON summary.</summary>
         public abstract string Name { get; }
         public abstract int BatchSize { get; }
         public abstract double LearningRate { get; }
@@ -32,11 +44,30 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// <summary>How many batches the bare loop prebuilds for the timed segments.</summary>
         public abstract int BareBatches(BenchSettings settings);
 
+        /// <summary>Repetitions, each timing a bare-loop segment and an estimator fit in both precisions.</summary>
+        public virtual int Repetitions(BenchSettings settings) => settings.Repetitions;
+
+        /// <summary>Memory measurements (a child process each) per precision.</summary>
+        public virtual int MemoryRepetitions(BenchSettings settings) => settings.MemoryRepetitions;
+
+        /// <summary>Batches at the start of each estimator fit that the timing leaves out.</summary>
+        public virtual int EstimatorWarmupBatches(BenchSettings settings) => settings.EstimatorWarmupBatches;
+
         /// <summary>Steps of one timed bare-loop segment.</summary>
         public abstract int StepsPerSegment(BenchSettings settings);
 
         /// <summary>The network the trainer builds for this data, initialized from <paramref name="seed"/>.</summary>
         public abstract Module CreateModel(int seed);
+
+        /// <summary>
+        /// The optimizer's parameter groups the trainer uses for this network, or null (default): one group, every
+        /// parameter at <see cref="LearningRate"/> with <see cref="WeightDecay"/>.
+        /// </summary>
+        public virtual IReadOnlyList<ParameterGroup> ParameterGroups(Module model) => null;
+
+        /// <summary>The bare loop over <see cref="Batches"/> with this workload's optimizer settings.</summary>
+        public Measurement.BareLoop CreateBareLoop(Module model, bool amp)
+            => new Measurement.BareLoop(model, amp, Batches, LearningRate, WeightDecay, ClipNorm, ParameterGroups(model));
 
         /// <summary>Training FLOPs (3 × forward) per example, averaged over the prebuilt batches.</summary>
         public abstract double TrainingFlopsPerExample(Module model);

@@ -32,6 +32,51 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
         }
 
         [TestMethod]
+        public void Pretrained_resnet18_forward_flops_at_128px_match_a_hand_count()
+        {
+            using var model = new ResNet(3, 10, ResNetArchitecture.PretrainedResNet18);
+            // 128 px: 7×7/2 stem → 64 px, 3×3/2 max pool → 32 px; stages 64/128/256/512 wide at 32, 16, 8, 4 px,
+            // 2, 2, 2, 3 blocks (CNTK's layout); 2 FLOPs per multiply-add.
+            double stem = 2.0 * 64 * (64 * 64) * 3 * 49;
+            double stage1 = 4 * (2.0 * 64 * (32 * 32) * 64 * 9);
+            double Stage(int width, int pixels, int convsAfterTheFirst)               // strided 3×3 + 1×1 shortcut, then 3×3 width → width
+                => 2.0 * width * pixels * (width / 2) * 9 + 2.0 * width * pixels * (width / 2)
+                 + convsAfterTheFirst * (2.0 * width * pixels * width * 9);
+            double stage2 = Stage(128, 16 * 16, 3), stage3 = Stage(256, 8 * 8, 3), stage4 = Stage(512, 4 * 4, 5);
+            double fc = 2.0 * 512 * 10;
+            FlopCounter.ResNetConvInputs(model, 128, 128).Should().HaveCount(22); // as many convolutions as the ONNX file has
+            FlopCounter.ResNetForward(model, 128, 128).Should().Be(stem + stage1 + stage2 + stage3 + stage4 + fc);
+        }
+
+        [TestMethod]
+        public void Pretrained_workload_groups_are_the_fine_tunes()
+        {
+            using var model = new ResNet(3, 10, ResNetArchitecture.PretrainedResNet18);
+            using var workload = new PretrainedWorkload();
+            var groups = workload.ParameterGroups(model);
+            groups.Select(g => (g.LearningRateScale, g.WeightDecay)).Should().Equal(
+                (0.1, true), (0.1, false), (1.0, true), (1.0, false)); // backbone matrices, backbone vectors, head weight, head bias
+            groups.SelectMany(g => g.Parameters).Select(p => p.Handle).Should().BeEquivalentTo(model.parameters().Select(p => p.Handle));
+            groups[2].Parameters.Single().Handle.Should().Be(model.Head.weight.Handle);
+            groups.SelectMany(g => g.Parameters).Where(p => p.dim() <= 1).Should().OnlyContain(p => groups.Single(g => g.Parameters.Contains(p)).WeightDecay == false);
+            new ImageWorkload().ParameterGroups(model).Should().BeNull(); // one group: the image and text workloads measure what they did
+        }
+
+        [TestMethod]
+        public void Gray_images_upscale_bilinearly_to_equal_rgb_planes()
+        {
+            // One 1×2 image [0, 255] to 1×4: pixel centers at -0.25, 0.25, 0.75, 1.25 of the source (clamped to its edges).
+            var rgb = PretrainedWorkload.UpscaleGrayToRgb(new byte[] { 0, 255 }, 1, 1, 2, 1, 4);
+            rgb.Should().Equal(0, 64, 191, 255, 0, 64, 191, 255, 0, 64, 191, 255);
+            // Two 28×28 constant images to 3×128×128 stay constant, each in its own slot.
+            var gray = Enumerable.Repeat((byte)7, 28 * 28).Concat(Enumerable.Repeat((byte)200, 28 * 28)).ToArray();
+            var big = PretrainedWorkload.UpscaleGrayToRgb(gray, 2, 28, 28, 128, 128);
+            big.Should().HaveCount(2 * 3 * 128 * 128);
+            big.Take(3 * 128 * 128).Should().OnlyContain(v => v == 7);
+            big.Skip(3 * 128 * 128).Should().OnlyContain(v => v == 200);
+        }
+
+        [TestMethod]
         public void Text_forward_flops_count_linears_attention_and_head()
         {
             using var model = new TextTransformer(new TextTransformerShape
@@ -72,7 +117,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
         {
             WorkloadResult Result(string name)
             {
-                var r = new WorkloadResult { Name = name, BatchSize = 4, TrainingFlopsPerExample = 1e6, Bf16GemmFlops = 1e9 };
+                var r = new WorkloadResult { Name = name, BatchSize = 4, TrainingFlopsPerExample = 1e6, Bf16GemmFlops = 1e9, Fp32GemmFlops = 4e8 };
                 r.EstimatorFp32.AddRange(new[] { 100.0, 90, 110 });
                 r.EstimatorAmp.AddRange(new[] { 200.0, 180, 260 });
                 r.BareFp32.AddRange(new[] { 100.0 });
@@ -88,12 +133,14 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
             };
             using var json = JsonDocument.Parse(BenchTable.Json(new[] { Result("image"), Result("text") }, scoring));
             var image = json.RootElement.GetProperty("image");
-            foreach (string key in new[] { "fp32_samples_per_s", "amp_samples_per_s", "speedup", "pipeline_vs_bare", "rss_ratio", "mfu" })
+            foreach (string key in new[] { "fp32_samples_per_s", "amp_samples_per_s", "speedup", "pipeline_vs_bare", "rss_ratio", "mfu", "gemm_ratio", "speedup_of_gemm_ratio" })
                 image.TryGetProperty(key, out _).Should().BeTrue(key);
             image.GetProperty("speedup").GetDouble().Should().Be(2.0);            // medians 200 / 100
             image.GetProperty("pipeline_vs_bare").GetDouble().Should().Be(0.8);   // 200 / 250
             image.GetProperty("rss_ratio").GetDouble().Should().Be(0.5);          // (200-100) / (300-100)
             image.GetProperty("mfu").GetDouble().Should().Be(0.2);                // 1e6 × 200 / 1e9
+            image.GetProperty("gemm_ratio").GetDouble().Should().Be(2.5);         // 1e9 / 4e8
+            image.GetProperty("speedup_of_gemm_ratio").GetDouble().Should().Be(0.8); // 2.0 / 2.5
             json.RootElement.GetProperty("text").TryGetProperty("mfu", out _).Should().BeTrue();
             json.RootElement.GetProperty("scoring").GetProperty("image_rows_per_s").GetDouble().Should().Be(10);
             json.RootElement.GetProperty("scoring").GetProperty("text_rows_per_s").GetDouble().Should().Be(20);
