@@ -67,6 +67,11 @@ SRC
   local opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=/dev/null" -o "Dir::State::Lists=$tmp/lists")
   log "installing libstdc++6 from Debian trixie (GLIBCXX_3.4.32 for TorchSharp)"
   DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -qq update
+  # Say exactly what changes before changing it: the new libstdc++6 pulls trixie's libc6, GCC runtime libraries and
+  # base-files, after which /etc/os-release reports Debian 13.
+  log "this changes the following system packages (apt-get --simulate):"
+  DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -s -t trixie install libstdc++6 \
+    | awk '$1 == "Inst" || $1 == "Remv" { print "[prereqs]   " $0 }'
   DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -y -qq -t trixie install libstdc++6 >/dev/null
   rm -rf "$tmp"
 }
