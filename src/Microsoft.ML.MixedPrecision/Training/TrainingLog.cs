@@ -39,6 +39,14 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
         }
 
+        /// <summary>Throws <see cref="OperationCanceledException"/> when the option's token or ML.NET's own cancel asks to stop.</summary>
+        public void ThrowIfCanceled(System.Threading.CancellationToken token)
+        {
+            token.ThrowIfCancellationRequested();
+            if (IsCanceled)
+                throw new OperationCanceledException("Training was canceled through MLContext.");
+        }
+
         /// <summary>A seed drawn from the MLContext's random source (reproducible with <c>new MLContext(seed)</c>).</summary>
         public int NewSeed() => _host.Rand.Next();
 

@@ -298,12 +298,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 group.LearningRate = lr * groups[i++].LearningRateScale;
         }
 
-        private void ThrowIfCanceled()
-        {
-            _options.CancellationToken.ThrowIfCancellationRequested();
-            if (_log.IsCanceled)
-                throw new OperationCanceledException("Training was canceled through MLContext.");
-        }
+        private void ThrowIfCanceled() => _log.ThrowIfCanceled(_options.CancellationToken);
 
         private static Dictionary<string, Tensor> Snapshot(Module model)
         {

@@ -73,13 +73,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 MetricsEveryBatches = clock.ReportEvery,
                 MetricsCallback = clock.OnMetrics,
             };
-            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(options);
-            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
-            var pipeline = mlContext.Transforms.LoadRawImageBytes("ImageSource", imageFolder: null, inputColumnName: "ImagePath")
-                .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
-                .Append(classifier)
-                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-            return FitAndSave(mlContext, pipeline, train, files.Count, clock, modelPath);
+            return FitAndSaveImagePipeline(mlContext, options, amp, train, files.Count, clock, modelPath);
         }
 
         public override ScoringRun Score(string modelPath, BenchSettings settings)

@@ -114,6 +114,22 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             };
         }
 
+        /// <summary>
+        /// The Model Builder image pipeline (LoadRawImageBytes → MapValueToKey → our trainer [.WithMixedPrecision()] →
+        /// MapKeyToValue) over an ImagePath column, fitted and saved as <see cref="FitAndSave"/> does.
+        /// </summary>
+        protected EstimatorRun FitAndSaveImagePipeline(MLContext mlContext, Vision.ImageClassificationTrainer.Options options, bool amp,
+            IDataView train, int examples, SteadyStateClock clock, string modelPath)
+        {
+            var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(options);
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            var pipeline = mlContext.Transforms.LoadRawImageBytes("ImageSource", imageFolder: null, inputColumnName: "ImagePath")
+                .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+            return FitAndSave(mlContext, pipeline, train, examples, clock, modelPath);
+        }
+
         public void Dispose()
         {
             foreach (var (input, target) in _batches)

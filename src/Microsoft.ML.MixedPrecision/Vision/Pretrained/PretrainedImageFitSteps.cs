@@ -108,8 +108,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 var indices = Enumerable.Range(0, data.Count).ToArray();
                 for (int start = 0; start < data.Count; start += batchSize)
                 {
-                    if (fit.Options.CancellationToken.IsCancellationRequested || fit.Log.IsCanceled)
-                        throw new OperationCanceledException("Training was canceled.");
+                    fit.Log.ThrowIfCanceled(fit.Options.CancellationToken);
                     using var scope = NewDisposeScope();
                     int count = Math.Min(batchSize, data.Count - start);
                     var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, count), null, augment: false);
