@@ -4,11 +4,8 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
-using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Catalog;
 using Microsoft.ML.MixedPrecision.ImageDecoding;
-using Microsoft.ML.MixedPrecision.Onnx;
-using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Scoring;
 using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision.Pretrained;
@@ -81,7 +78,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
         {
             var o = TrainerOptions;
             pretrainedPath = null;
-            var scratch = Math.Max(first.Width, first.Height) <= SmallArchitectureMaxSize ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
+            bool smallImages = Math.Max(first.Width, first.Height) <= SmallArchitectureMaxSize;
+            var scratch = smallImages ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
             if (o.Architecture != ResNetArchitecture.Auto && o.Architecture != ResNetArchitecture.PretrainedResNet18)
                 return o.Architecture;
             pretrainedPath = o.PretrainedModelPath ?? PretrainedResNet18File.Find();
@@ -99,7 +97,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 return scratch;
             }
             long rows = CountRows(input);
-            bool smallImages = Math.Max(first.Width, first.Height) <= SmallArchitectureMaxSize;
             if (smallImages && rows >= PretrainedMaxRowsForSmallImages)
             {
                 log.Info($"Architecture Auto: {scratch} from scratch: {rows} training rows of {first.Width}x{first.Height} images " +

@@ -34,7 +34,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
         protected ResNetArchitecture Architecture { get; }
         protected TrainingLog Log { get; }
 
-        public override string ModelDescription => $"a {Architecture} with {Image.Channels} channels";
+        /// <summary>Classes of the network <see cref="FitSteps{TExamples, TTransformer}.CreateModel"/> built.</summary>
+        protected int ClassCount { get; set; }
+
+        public override string ModelDescription => $"a {Architecture} with {Image.Channels} channels and {ClassCount} classes";
 
         public override ImageTrainingData Read(IDataView data, string what)
         {
@@ -109,7 +112,11 @@ namespace Microsoft.ML.MixedPrecision.Vision
         {
         }
 
-        public override Module CreateModel(ImageTrainingData train, int classCount) => new ResNet(Image.Channels, classCount, Architecture);
+        public override Module CreateModel(ImageTrainingData train, int classCount)
+        {
+            ClassCount = classCount;
+            return new ResNet(Image.Channels, classCount, Architecture);
+        }
 
         public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData validation)
         {

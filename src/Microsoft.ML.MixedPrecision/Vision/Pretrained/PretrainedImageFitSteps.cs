@@ -29,6 +29,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
 
         public override Module CreateModel(ImageTrainingData train, int classCount)
         {
+            ClassCount = classCount;
             _model = new ResNet(3, classCount, ResNetArchitecture.PretrainedResNet18);
             try
             {
