@@ -32,6 +32,12 @@ namespace Microsoft.ML.MixedPrecision.Text
             RegisterComponents();
         }
 
+        /// <summary>The fused query, key, value projection: rows [q; k; v], each in head order (what a pretrained import fills).</summary>
+        internal Linear QueryKeyValue => qkv;
+
+        /// <summary>The output projection.</summary>
+        internal Linear Output => proj;
+
         /// <summary>dtype of the attention output (SDPA) in the latest forward: bfloat16 under CPU autocast.</summary>
         public ScalarType? LastActivationDType { get; private set; }
 

@@ -64,30 +64,14 @@ namespace Microsoft.ML.MixedPrecision.Text
             Tensor keep = ids.ne(TextTokenizer.PadId);                                        // [B, L]
             Tensor x = tokens.forward(ids) + positions.forward(arange(length, ScalarType.Int64, ids.device));
             if (segments is not null)
-                x = x + segments.forward(SegmentIds(ids));
+                x = x + segments.forward(SequencePooling.SegmentIds(ids, TextTokenizer.SepId));
             x = dropout.forward(x);
             Tensor keys = keep.view(batch, 1, 1, length);
             foreach (TransformerBlock block in blocks)
                 x = block.forward(x, keys);
             x = norm.forward(x);
-            Tensor pooled;
-            if (Shape.Pooling == TextPooling.Cls)
-            {
-                pooled = x.select(1, 0);
-            }
-            else
-            {
-                Tensor weights = keep.unsqueeze(-1).to(x.dtype);
-                pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0);
-            }
+            Tensor pooled = SequencePooling.Pool(x, keep, Shape.Pooling);
             return head.forward(pooled).MoveToOuterDisposeScope();
-        }
-
-        /// <summary>0 up to and including the first [SEP], 1 after it (the number of [SEP] before a position, capped at 1).</summary>
-        private static Tensor SegmentIds(Tensor ids)
-        {
-            Tensor isSep = ids.eq(TextTokenizer.SepId).to(ScalarType.Int64);
-            return (isSep.cumsum(1) - isSep).clamp_max(1);
         }
 
         /// <summary>ONNX, per row: <paramref name="input"/> int64 ids [1, L] (any L up to MaxLength) → logits [1, classes].</summary>
@@ -105,33 +89,16 @@ namespace Microsoft.ML.MixedPrecision.Text
                 string x = OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, tokens, ids), positionRows);
                 if (segments is not null)
                 {
-                    string isSep = graph.Add("Cast", "enc_is_sep", new[] { graph.Add("Equal", "enc_eq_sep", new[] { ids, graph.AddInitializer("enc_sep", new[] { TextTokenizer.SepId }) }) },
-                        A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Int64));
-                    string before = graph.Add("CumSum", "enc_sep_before", new[] { isSep, graph.AddInitializer("enc_axis", new long[] { 0 }) }, A.Attr("exclusive", 1L));
-                    string segmentIds = graph.Add("Min", "enc_segment", new[] { before, graph.AddInitializer("enc_one", new long[] { 1 }) });
+                    string segmentIds = SequencePooling.SegmentIds(graph, ids, TextTokenizer.SepId);
                     x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, segments, segmentIds));
                 }
 
-                // 1 for tokens, 0 for padding; padded keys get -1e9 added to their scores (float32, exp underflows to 0).
-                string keep = graph.Add("Cast", "enc_keep", new[] { graph.Add("Not", "enc_real", new[] { graph.Add("Equal", "enc_is_pad", new[] { ids, graph.AddInitializer("enc_pad", new[] { TextTokenizer.PadId }) }) }) },
-                    A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Float));
-                string maskBias = graph.Add("Mul", "enc_mask_bias", new[] { graph.Add("Sub", "enc_is_pad_f", new[] { graph.AddInitializer("enc_onef", new[] { 1f }), keep }), graph.AddInitializer("enc_neg", new[] { -1e9f }) });
+                string keep = SequencePooling.Keep(graph, ids, TextTokenizer.PadId, out string maskBias);
 
                 foreach (TransformerBlock block in blocks)
                     x = block.ExportOnnx(graph, x, maskBias);
                 x = OnnxLayerExport.LayerNorm(graph, norm, x);                                   // [L, D]
-                string pooled;
-                if (Shape.Pooling == TextPooling.Cls)
-                {
-                    pooled = graph.Add("Slice", "enc_cls", new[] { x, zero, graph.AddInitializer("enc_first", new long[] { 1 }, 1), zero });
-                }
-                else
-                {
-                    string row = graph.Add("Unsqueeze", "enc_keep_row", new[] { keep, zero });  // [1, L]
-                    string sum = graph.Add("MatMul", "enc_sum", new[] { row, x });              // [1, D]
-                    string count = graph.Add("Max", "enc_count", new[] { graph.Add("ReduceSum", "enc_tokens", new[] { keep }, A.Attr("keepdims", 1L)), graph.AddInitializer("enc_min_count", new[] { 1f }) });
-                    pooled = OnnxLayerExport.Div(graph, sum, count);
-                }
+                string pooled = SequencePooling.Pool(graph, x, keep, Shape.Pooling);
                 return OnnxLayerExport.Linear(graph, head, pooled);                              // [1, classes]
             }
             finally

@@ -1,0 +1,122 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Text.Pretrained
+{
+    /// <summary>
+    /// A BERT encoder (word + position + token-type embeddings, LayerNorm, post-LN layers) with a new classification head:
+    /// mean or [CLS] pooling, dropout, Linear → logits [B, classes]. Input: WordPiece ids [B, L] (int64, [PAD] = padding,
+    /// masked everywhere); the token types of a sentence pair are derived from the first [SEP], as BERT assigns them, so
+    /// one id tensor is the whole input in training and in the exported graph.
+    /// </summary>
+    internal sealed class BertClassifier : nn.Module<Tensor, Tensor>, IOnnxExportable
+    {
+        private readonly Embedding words;
+        private readonly Embedding positions;
+        private readonly Embedding tokenTypes;
+        private readonly LayerNorm embeddingNorm;
+        private readonly Dropout dropout;
+        private readonly ModuleList<BertLayer> layers;
+        private readonly Linear head;
+
+        public BertClassifier(BertShape shape) : base(nameof(BertClassifier))
+        {
+            Shape = shape ?? throw new ArgumentNullException(nameof(shape));
+            shape.Validate();
+            words = nn.Embedding(shape.VocabularySize, shape.Width);
+            positions = nn.Embedding(shape.MaxPositions, shape.Width);
+            tokenTypes = nn.Embedding(shape.TokenTypes, shape.Width);
+            embeddingNorm = nn.LayerNorm(shape.Width, shape.LayerNormEpsilon);
+            dropout = nn.Dropout(shape.HiddenDropout);
+            layers = nn.ModuleList(Enumerable.Range(0, shape.Layers).Select(_ => new BertLayer(shape)).ToArray());
+            head = nn.Linear(shape.Width, shape.Classes);
+            RegisterComponents();
+            using (no_grad())
+            {
+                // The head is new: BERT's initialization for it; the rest is overwritten by the pretrained import.
+                nn.init.normal_(head.weight, 0, 0.02);
+                nn.init.zeros_(head.bias);
+            }
+        }
+
+        public BertShape Shape { get; }
+
+        internal Embedding WordEmbeddings => words;
+        internal Embedding PositionEmbeddings => positions;
+        internal Embedding TokenTypeEmbeddings => tokenTypes;
+        internal LayerNorm EmbeddingNorm => embeddingNorm;
+        internal IReadOnlyList<BertLayer> Layers => layers.ToList();
+
+        /// <summary>The classification head's parameters (new, trained at the full learning rate).</summary>
+        public IEnumerable<Parameter> HeadParameters() => head.parameters();
+
+        /// <summary>The pretrained encoder's parameters (everything but the head).</summary>
+        public IEnumerable<Parameter> EncoderParameters()
+        {
+            var headParameters = new HashSet<Parameter>(head.parameters(), ReferenceEqualityComparer.Instance);
+            return parameters().Where(p => !headParameters.Contains(p));
+        }
+
+        /// <summary>dtype of the first layer's attention output in the latest forward (bfloat16 under CPU autocast).</summary>
+        public ScalarType? LastActivationDType => layers[0].Attention.LastActivationDType;
+
+        public override Tensor forward(Tensor ids)
+        {
+            using var scope = NewDisposeScope();
+            Tensor hidden = Encode(ids);
+            Tensor pooled = SequencePooling.Pool(hidden, ids.ne(Shape.PadId), Shape.Pooling);
+            return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>The encoder's last hidden states [B, L, D] (what the ONNX model's last_hidden_state holds).</summary>
+        public Tensor Encode(Tensor ids)
+        {
+            if (ids.dim() != 2)
+                throw new ArgumentException($"Expected token ids [B, L], got {ids.dim()} dimensions.", nameof(ids));
+            if (ids.shape[1] > Shape.MaxPositions)
+                throw new ArgumentException($"The sequences have {ids.shape[1]} tokens; the encoder takes at most {Shape.MaxPositions}.", nameof(ids));
+            using var scope = NewDisposeScope();
+            long batch = ids.shape[0], length = ids.shape[1];
+            Tensor x = words.forward(ids)
+                       + positions.forward(arange(length, ScalarType.Int64, ids.device))
+                       + tokenTypes.forward(SequencePooling.SegmentIds(ids, Shape.SepId));
+            x = dropout.forward(embeddingNorm.forward(x));
+            Tensor keys = ids.ne(Shape.PadId).view(batch, 1, 1, length);
+            foreach (BertLayer layer in layers)
+                x = layer.forward(x, keys);
+            return x.MoveToOuterDisposeScope();
+        }
+
+        /// <summary>ONNX, per row: <paramref name="input"/> int64 ids [1, L] (L up to MaxPositions) → logits [1, classes].</summary>
+        public string ExportOnnx(OnnxGraphBuilder graph, string input)
+        {
+            bool wasTraining = training;
+            eval();
+            try
+            {
+                string ids = graph.Add("Reshape", "bert_ids", new[] { input, graph.AddInitializer("bert_flat", new long[] { -1 }, 1) }); // [L]
+                string zero = graph.AddInitializer("bert_zero", new long[] { 0 }, 1);
+                string length = graph.Add("Shape", "bert_length", new[] { ids });
+                string positionTable = graph.AddInitializer("bert_pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
+                string positionRows = graph.Add("Slice", "bert_pos", new[] { positionTable, zero, length, zero });
+                string x = OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, words, ids), positionRows);
+                x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, tokenTypes, SequencePooling.SegmentIds(graph, ids, Shape.SepId)));
+                x = OnnxLayerExport.LayerNorm(graph, embeddingNorm, x);
+                string keep = SequencePooling.Keep(graph, ids, Shape.PadId, out string maskBias);
+                foreach (BertLayer layer in layers)
+                    x = layer.ExportOnnx(graph, x, maskBias);
+                return OnnxLayerExport.Linear(graph, head, SequencePooling.Pool(graph, x, keep, Shape.Pooling)); // [1, classes]
+            }
+            finally
+            {
+                if (wasTraining)
+                    train();
+            }
+        }
+    }
+}
