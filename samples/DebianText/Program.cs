@@ -9,6 +9,7 @@
 //   --seed  N   training seed (the split is fixed by hashes of package names)           default 1
 //   --train-per-class N   use only the first N training rows of each class (quick runs; the test set stays whole)
 //   --option Name=Value   one of our trainer's options (TextClassificationTrainer.Options) away from its default
+//   --threads N  libtorch's intra-op threads for our trainer (1 avoids OpenMP stalls when other jobs share the cores)
 //   --data DIR  the TSV cache (default samples/DebianText/data)
 //   --output DIR  results.md (markdown table) and results.jsonl, appended to (default samples/DebianText/output)
 //
@@ -34,6 +35,8 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
 var settings = Settings.Parse(args);
+if (settings.Threads > 0)
+    TorchSharp.torch.set_num_threads(settings.Threads);
 var results = new List<Result>();
 foreach (string setName in settings.Sets)
 {
@@ -284,6 +287,8 @@ namespace DebianText
         public int Seed { get; private set; } = 1;
         /// <summary>--train-per-class N: only the first N training rows of each class (in hash order); null uses them all.</summary>
         public int? TrainPerClass { get; private set; }
+        /// <summary>--threads N: libtorch's intra-op threads; 0 (default) keeps libtorch's choice.</summary>
+        public int Threads { get; private set; }
         /// <summary>--option Name=Value: an option of our trainer set away from its default.</summary>
         public static List<(string Name, string Value)> OptionOverrides { get; } = new List<(string, string)>();
         public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
@@ -315,13 +320,14 @@ namespace DebianText
                         int perClass = int.Parse(Next(), CultureInfo.InvariantCulture);
                         s.TrainPerClass = perClass > 0 ? perClass : throw new ArgumentException($"--train-per-class must be positive (was {perClass})");
                         break;
+                    case "--threads": s.Threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
                     case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
                     case "--option":
                         string[] pair = Next().Split('=', 2);
                         OptionOverrides.Add((pair[0], pair.Length > 1 ? pair[1] : throw new ArgumentException("--option takes Name=Value")));
                         break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --data, --output, --option Name=Value)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --threads, --data, --output, --option Name=Value)");
                 }
             }
             return s;
