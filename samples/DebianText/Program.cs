@@ -208,7 +208,7 @@ namespace DebianText
             if (ours == null)
                 return "";
             var s = ours.Summary;
-            return $"{ours.Architecture}, vocabulary {ours.VocabularySize}, {s.Precision}, {s.EpochsRun} epochs" +
+            return $"{ours.Architecture}, {s.Precision}, {s.EpochsRun} epochs" +
                    (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s" + OverridesText;
         }
 
