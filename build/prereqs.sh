@@ -5,16 +5,20 @@
 #   - fortunes, fortunes-de, fortunes-es, fortunes-it: the text sample's quotes (only when asked with --text-datasets).
 #   - dataset-fashion-mnist, tuxpaint-stamps-default, librsvg2-bin: the small-image comparison's two sets (Fashion-MNIST;
 #     Tux Paint's stamp pictures, a few of them SVG only, rendered with rsvg-convert) (only when asked with --image-datasets).
+#   - apt's package index of Debian 12 (bookworm) main: samples/DebianText's descriptions and sections; apt-get update
+#     when /var/lib/apt/lists has none (only when asked with --debian-text).
 set -euo pipefail
 
 want_datasets=0
 want_text_datasets=0
 want_image_datasets=0
+want_debian_text=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
     --text-datasets) want_text_datasets=1 ;;
     --image-datasets) want_image_datasets=1 ;;
+    --debian-text) want_debian_text=1 ;;
   esac
 done
 
@@ -141,4 +145,23 @@ if [[ $want_image_datasets -eq 1 ]]; then
     log "the small-image sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
     exit 1
   fi
+fi
+
+if [[ $want_debian_text -eq 1 ]]; then
+  # samples/DebianText: package descriptions labelled by section, read from apt's list of bookworm main.
+  has_bookworm_main_list() { compgen -G '/var/lib/apt/lists/*_dists_bookworm_main_binary-*_Packages*' >/dev/null; }
+  if has_bookworm_main_list; then
+    log "apt's list of Debian 12 (bookworm) main: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null && grep -rqs bookworm /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    log "fetching apt's package lists (apt-get update)"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    has_bookworm_main_list || { log "apt-get update gave no list of bookworm main (is 'main' in the bookworm source?)"; exit 1; }
+  elif grep -rqs bookworm /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    log "the Debian text sample needs apt's list of bookworm main: run 'apt-get update' as root"
+    exit 1
+  else
+    log "the Debian text sample reads Debian 12 (bookworm) main's package list, and this machine's apt sources have no bookworm"
+    exit 1
+  fi
+  [[ -x /usr/lib/apt/apt-helper ]] || { log "the Debian text sample reads the list with /usr/lib/apt/apt-helper (package apt), which is missing"; exit 1; }
 fi

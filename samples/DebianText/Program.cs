@@ -1,0 +1,350 @@
+// A harder real text set: Debian package descriptions labelled by archive section. The stock ML.NET text pipelines
+// against our TextClassification trainer, on one split.
+//
+//   build/prereqs.sh --debian-text                               # as root, only when apt has no bookworm main list
+//   dotnet run -c Release --project samples/DebianText -- --mode sdca,lightgbm,scratch --seed 1
+//
+//   --set   sections12|all  (comma lists work)                                          default all
+//   --mode  sdca|lightgbm|scratch|minilm-fp32|minilm-amp|all  (comma lists)            default all
+//   --seed  N   training seed (the split is fixed by hashes of package names)           default 1
+//   --train-per-class N   use only the first N training rows of each class (quick runs; the test set stays whole)
+//   --option Name=Value   one of our trainer's options (TextClassificationTrainer.Options) away from its default
+//   --threads N  libtorch's intra-op threads for our trainer (1 avoids OpenMP stalls when other jobs share the cores)
+//   --data DIR  the TSV cache (default samples/DebianText/data)
+//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default samples/DebianText/output)
+//
+// sdca:      MapValueToKey → FeaturizeText → SdcaMaximumEntropy → MapKeyToValue (ML.NET's docs and Model Builder).
+// lightgbm:  MapValueToKey → FeaturizeText → LightGbm (multiclass) → MapKeyToValue.
+// scratch:   MapValueToKey → our TextClassification (Encoder = FromScratch, else defaults).WithMixedPrecision() → MapKeyToValue.
+// minilm-fp32, minilm-amp: the same with Encoder = MiniLmL6 (the pretrained MiniLM fine-tuned), FP32 / WithMixedPrecision().
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using DebianText;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision;
+using Microsoft.ML.MixedPrecision.Text;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+var settings = Settings.Parse(args);
+if (settings.Threads > 0)
+    TorchSharp.torch.set_num_threads(settings.Threads);
+var results = new List<Result>();
+foreach (string setName in settings.Sets)
+{
+    var clock = Stopwatch.StartNew();
+    var set = DebianTextSets.Load(setName, settings.DataFolder);
+    if (settings.TrainPerClass is int perClass)
+        set = new TextSet { Name = set.Name, Description = set.Description + $", first {perClass} training rows per class", Test = set.Test,
+                            Train = set.Train.GroupBy(r => r.Label).SelectMany(g => g.Take(perClass)).OrderBy(r => DebianTextSets.Hash(r.Package)).ToList() };
+    Console.WriteLine($"== {set.Name}: {set.Description}; ready in {clock.Elapsed.TotalSeconds:F1} s");
+    foreach (var group in set.Train.GroupBy(r => r.Label).OrderBy(g => g.Key, StringComparer.Ordinal))
+        Console.WriteLine($"   {group.Key,-10} train {group.Count(),5}  test {set.Test.Count(r => r.Label == group.Key),5}");
+    Console.WriteLine($"   {"total",-10} train {set.Train.Count,5}  test {set.Test.Count,5}");
+
+    foreach (string mode in settings.Modes)
+    {
+        Result result;
+        try
+        {
+            result = Comparison.Run(set, mode, settings.Seed);
+        }
+        catch (NotSupportedException e)
+        {
+            Console.WriteLine($"-- {set.Name} / {mode}: skipped ({e.Message})");
+            continue;
+        }
+        results.Add(result);
+        Console.WriteLine($"-- {result.Set} / {result.Mode}: micro {result.MicroAccuracy:F4}  macro {result.MacroAccuracy:F4}  " +
+                          $"fit {result.FitSeconds:F1} s  scoring {result.ScoreRowsPerSecond:F0} rows/s  ({result.Detail})");
+        Console.WriteLine("   recall per class: " + string.Join(", ", result.PerClassRecall.Select(kv => $"{kv.Key} {kv.Value:F2}")));
+        ResultFiles.Append(settings.OutputFolder, result);
+    }
+}
+
+if (results.Count > 0)
+{
+    Console.WriteLine();
+    Console.WriteLine(ResultFiles.MarkdownHeader);
+    foreach (var r in results)
+        Console.WriteLine(ResultFiles.MarkdownRow(r));
+    Console.WriteLine();
+    Console.WriteLine($"appended to {Path.Combine(settings.OutputFolder, "results.md")} and results.jsonl");
+}
+
+namespace DebianText
+{
+    /// <summary>One (set, mode) measurement.</summary>
+    internal sealed record Result(
+        string Time, string Commit, string Set, string Mode, int Seed, int Train, int Test, int Classes,
+        double MicroAccuracy, double MacroAccuracy, double FitSeconds, double ScoreRowsPerSecond, string Detail,
+        IReadOnlyDictionary<string, double> PerClassRecall);
+
+    internal static class Comparison
+    {
+        public static readonly string[] Modes = { "sdca", "lightgbm", "scratch", "minilm-fp32", "minilm-amp" };
+
+        /// <summary>
+        /// Our trainer's configuration for every mode, in one place: default options but the columns and the seed, and the
+        /// encoder the mode names. <c>Encoder</c> is set by name, like an --option, so the sample builds against a library
+        /// without it; there, scratch runs the only encoder (from scratch) and the MiniLM modes are skipped.
+        /// </summary>
+        public static TextClassificationTrainer.Options OurOptions(string mode, int seed)
+        {
+            var options = new TextClassificationTrainer.Options
+            {
+                LabelColumnName = "Label",
+                Sentence1ColumnName = "Text",
+                Seed = seed,
+            };
+            string encoder = mode switch
+            {
+                "scratch" => "FromScratch",
+                "minilm-fp32" or "minilm-amp" => "MiniLmL6",
+                _ => throw new ArgumentException($"'{mode}' is not a mode of our trainer"),
+            };
+            if (typeof(TextClassificationTrainer.Options).GetProperty("Encoder") != null)
+                SetOption(options, "Encoder", encoder);
+            else if (mode != "scratch")
+                throw new NotSupportedException("option Encoder not available");
+            foreach (var (name, value) in Settings.OptionOverrides)
+                SetOption(options, name, value);
+            return options;
+        }
+
+        /// <summary>Sets one option from text (numbers, booleans, enums, strings) by reflection.</summary>
+        private static void SetOption(TextClassificationTrainer.Options options, string name, string value)
+        {
+            var property = typeof(TextClassificationTrainer.Options).GetProperty(name)
+                ?? throw new ArgumentException($"--option: the trainer has no option '{name}'");
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            object parsed = type.IsEnum ? Enum.Parse(type, value, ignoreCase: true) : Convert.ChangeType(value, type, CultureInfo.InvariantCulture);
+            property.SetValue(options, parsed);
+        }
+
+        private static string OverridesText => string.Concat(Settings.OptionOverrides.Select(o => $", {o.Name}={o.Value}"));
+
+        /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all of ours but minilm-fp32.</summary>
+        public static bool OurMixedPrecision(string mode) => mode != "minilm-fp32";
+
+        public static Result Run(TextSet set, string mode, int seed)
+        {
+            var mlContext = new MLContext(seed);
+            var train = mlContext.Data.LoadFromEnumerable(set.Train);
+            var test = mlContext.Data.LoadFromEnumerable(set.Test);
+            IEstimator<ITransformer> pipeline = mode switch
+            {
+                "sdca" => SdcaPipeline(mlContext),
+                "lightgbm" => LightGbmPipeline(mlContext),
+                _ => OurPipeline(mlContext, mode, seed),
+            };
+
+            var clock = Stopwatch.StartNew();
+            var model = pipeline.Fit(train);
+            double fitSeconds = clock.Elapsed.TotalSeconds;
+
+            // One pass over the test set: featurize or tokenize, score, metrics.
+            clock.Restart();
+            var scored = model.Transform(test);
+            var metrics = mlContext.MulticlassClassification.Evaluate(scored);
+            double scoreSeconds = clock.Elapsed.TotalSeconds;
+
+            return new Result(
+                DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), ResultFiles.Commit, set.Name, mode, seed, set.Train.Count, set.Test.Count,
+                set.ClassCount, metrics.MicroAccuracy, metrics.MacroAccuracy, fitSeconds, set.Test.Count / scoreSeconds,
+                Describe(model, mode), RecallPerClass(scored, metrics.ConfusionMatrix));
+        }
+
+        /// <summary>
+        /// The text classification pipeline of ML.NET's docs and Model Builder: FeaturizeText's defaults (word 1–2-grams
+        /// and character 1–3-grams, L2-normalized) into SdcaMaximumEntropy with its defaults.
+        /// </summary>
+        public static IEstimator<ITransformer> SdcaPipeline(MLContext mlContext)
+        {
+            return mlContext.Transforms.Conversion.MapValueToKey("Label")
+                .Append(mlContext.Transforms.Text.FeaturizeText("Features", "Text"))
+                .AppendCacheCheckpoint(mlContext)
+                .Append(mlContext.MulticlassClassification.Trainers.SdcaMaximumEntropy("Label", "Features"))
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        }
+
+        /// <summary>The same features into LightGbm's multiclass trainer with its defaults.</summary>
+        public static IEstimator<ITransformer> LightGbmPipeline(MLContext mlContext)
+        {
+            return mlContext.Transforms.Conversion.MapValueToKey("Label")
+                .Append(mlContext.Transforms.Text.FeaturizeText("Features", "Text"))
+                .AppendCacheCheckpoint(mlContext)
+                .Append(mlContext.MulticlassClassification.Trainers.LightGbm("Label", "Features"))
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        }
+
+        /// <summary>The same shape with our trainer, configured by <see cref="OurOptions"/>.</summary>
+        public static IEstimator<ITransformer> OurPipeline(MLContext mlContext, string mode, int seed)
+        {
+            var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(OurOptions(mode, seed));
+            IEstimator<ITransformer> classifier = OurMixedPrecision(mode) ? trainer.WithMixedPrecision() : trainer;
+            return mlContext.Transforms.Conversion.MapValueToKey("Label")
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+        }
+
+        private static string Describe(ITransformer model, string mode)
+        {
+            switch (mode)
+            {
+                case "sdca": return "FeaturizeText + SdcaMaximumEntropy";
+                case "lightgbm": return "FeaturizeText + LightGbm";
+            }
+            var classifier = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single();
+            var ours = (classifier as MixedPrecisionTransformer)?.Model as TextClassificationTransformer ?? classifier as TextClassificationTransformer;
+            if (ours == null)
+                return "";
+            var s = ours.Summary;
+            return $"{ours.Architecture}, {s.Precision}, {s.EpochsRun} epochs" +
+                   (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s" + OverridesText;
+        }
+
+        private static Dictionary<string, double> RecallPerClass(IDataView scored, ConfusionMatrix confusion)
+        {
+            var names = default(VBuffer<ReadOnlyMemory<char>>);
+            var score = scored.Schema["Score"];
+            bool named = score.HasSlotNames();
+            if (named)
+                score.GetSlotNames(ref names);
+            var recall = new Dictionary<string, double>();
+            var slots = named ? names.DenseValues().Select(n => n.ToString()).ToArray() : null;
+            for (int i = 0; i < confusion.PerClassRecall.Count; i++)
+                recall[named && i < slots.Length ? slots[i] : i.ToString()] = confusion.PerClassRecall[i];
+            return recall.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value);
+        }
+    }
+
+    /// <summary>results.md (a markdown table, header written once) and results.jsonl (one JSON object a line).</summary>
+    internal static class ResultFiles
+    {
+        public const string MarkdownHeader =
+            "| time (UTC) | commit | set | mode | seed | train | test | micro acc | macro acc | Fit s | scoring rows/s | detail |\n" +
+            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|";
+
+        public static string MarkdownRow(Result r) =>
+            $"| {r.Time} | {r.Commit} | {r.Set} | {r.Mode} | {r.Seed} | {r.Train} | {r.Test} | {r.MicroAccuracy:F4} | {r.MacroAccuracy:F4} | " +
+            $"{r.FitSeconds:F1} | {r.ScoreRowsPerSecond:F0} | {r.Detail} |";
+
+        public static void Append(string folder, Result r)
+        {
+            Directory.CreateDirectory(folder);
+            string markdown = Path.Combine(folder, "results.md");
+            if (!File.Exists(markdown))
+                File.WriteAllText(markdown, MarkdownHeader + "\n");
+            File.AppendAllText(markdown, MarkdownRow(r) + "\n");
+            var json = new
+            {
+                time = r.Time, commit = r.Commit, set = r.Set, mode = r.Mode, seed = r.Seed, train = r.Train, test = r.Test, classes = r.Classes,
+                micro_accuracy = Math.Round(r.MicroAccuracy, 4), macro_accuracy = Math.Round(r.MacroAccuracy, 4),
+                fit_seconds = Math.Round(r.FitSeconds, 2), score_rows_per_second = Math.Round(r.ScoreRowsPerSecond, 1),
+                detail = r.Detail, per_class_recall = r.PerClassRecall.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
+            };
+            File.AppendAllText(Path.Combine(folder, "results.jsonl"), JsonSerializer.Serialize(json, JsonOptions) + "\n");
+        }
+
+        private static readonly JsonSerializerOptions JsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+        /// <summary>The checkout the results came from (git describe --always --dirty), or "" without git.</summary>
+        public static string Commit { get; } = ReadCommit();
+
+        private static string ReadCommit()
+        {
+            try
+            {
+                var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                    WorkingDirectory = Settings.SampleFolder };
+                foreach (string a in new[] { "describe", "--always", "--dirty" })
+                    start.ArgumentList.Add(a);
+                using var git = Process.Start(start);
+                string output = git.StandardOutput.ReadToEnd().Trim();
+                git.WaitForExit();
+                return git.ExitCode == 0 ? output : "";
+            }
+            catch (Exception)
+            {
+                return "";
+            }
+        }
+    }
+
+    internal sealed class Settings
+    {
+        public List<string> Sets { get; } = new List<string>(DebianTextSets.Names);
+        public List<string> Modes { get; } = new List<string>(Comparison.Modes);
+        public int Seed { get; private set; } = 1;
+        /// <summary>--train-per-class N: only the first N training rows of each class (in hash order); null uses them all.</summary>
+        public int? TrainPerClass { get; private set; }
+        /// <summary>--threads N: libtorch's intra-op threads; 0 (default) keeps libtorch's choice.</summary>
+        public int Threads { get; private set; }
+        /// <summary>--option Name=Value: an option of our trainer set away from its default.</summary>
+        public static List<(string Name, string Value)> OptionOverrides { get; } = new List<(string, string)>();
+        public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
+        public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
+
+        /// <summary>samples/DebianText (found from the build output), or the current folder when run from elsewhere.</summary>
+        public static string SampleFolder { get; } = FindSampleFolder();
+
+        private static string FindSampleFolder()
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "DebianText.csproj")))
+                    return dir.FullName;
+            return Directory.GetCurrentDirectory();
+        }
+
+        public static Settings Parse(string[] args)
+        {
+            var s = new Settings();
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--set": Choose(s.Sets, Next(), DebianTextSets.Names, "set"); break;
+                    case "--mode": Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
+                    case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--train-per-class":
+                        int perClass = int.Parse(Next(), CultureInfo.InvariantCulture);
+                        s.TrainPerClass = perClass > 0 ? perClass : throw new ArgumentException($"--train-per-class must be positive (was {perClass})");
+                        break;
+                    case "--threads": s.Threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
+                    case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
+                    case "--option":
+                        string[] pair = Next().Split('=', 2);
+                        OptionOverrides.Add((pair[0], pair.Length > 1 ? pair[1] : throw new ArgumentException("--option takes Name=Value")));
+                        break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --threads, --data, --output, --option Name=Value)");
+                }
+            }
+            return s;
+        }
+
+        private static void Choose(List<string> chosen, string value, string[] known, string what)
+        {
+            chosen.Clear();
+            foreach (string v in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (v == "all")
+                    chosen.AddRange(known);
+                else if (known.Contains(v))
+                    chosen.Add(v);
+                else
+                    throw new ArgumentException($"unknown {what} '{v}' ({string.Join(", ", known)}, all)");
+            }
+        }
+    }
+}
