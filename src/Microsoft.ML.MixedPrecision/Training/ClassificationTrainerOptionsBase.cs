@@ -21,6 +21,8 @@ namespace Microsoft.ML.MixedPrecision.Training
         CosineWithWarmup,
         /// <summary>One-cycle: warm-up to the maximum, then cosine annealing towards zero.</summary>
         OneCycle,
+        /// <summary>Linear warm-up, then linear decay to zero (BERT's fine-tuning schedule).</summary>
+        LinearWithWarmup,
     }
 
     /// <summary>How the loss weighs the classes.</summary>
@@ -44,8 +46,14 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>Output key column of the predicted class, with the label's key values. Default "PredictedLabel".</summary>
         public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
 
-        /// <summary>Passes over the training data. Default 10.</summary>
-        public int Epochs { get; set; } = 10;
+        /// <summary>
+        /// Passes over the training data. Null (default): the trainer's choice for the network it trains — 10, or 3 for the
+        /// pretrained text encoder (a pretrained encoder needs few passes and overfits after more).
+        /// </summary>
+        public int? Epochs { get; set; }
+
+        /// <summary>What <see cref="Epochs"/> null means unless a trainer says otherwise.</summary>
+        internal const int DefaultEpochs = 10;
 
         /// <summary>Samples per optimizer micro-batch. Default 64.</summary>
         public int BatchSize { get; set; } = 64;
@@ -53,8 +61,11 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>Peak learning rate. Default 0.002.</summary>
         public double LearningRate { get; set; } = 0.002;
 
-        /// <summary>Learning-rate schedule. Default <see cref="LearningRateScheduleKind.OneCycle"/>.</summary>
-        public LearningRateScheduleKind LearningRateSchedule { get; set; } = LearningRateScheduleKind.OneCycle;
+        /// <summary>
+        /// Learning-rate schedule. Null (default): the trainer's choice — <see cref="LearningRateScheduleKind.OneCycle"/>, or
+        /// <see cref="LearningRateScheduleKind.LinearWithWarmup"/> for the pretrained text encoder (BERT's fine-tuning recipe).
+        /// </summary>
+        public LearningRateScheduleKind? LearningRateSchedule { get; set; }
 
         /// <summary>Fraction of the optimizer steps spent warming up (CosineWithWarmup and OneCycle). Default 0.15.</summary>
         public double WarmupFraction { get; set; } = 0.15;
@@ -112,7 +123,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name the label column");
             Check(!string.IsNullOrWhiteSpace(ScoreColumnName), nameof(ScoreColumnName), "must name the score column");
             Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), "must name the predicted label column");
-            Check(Epochs > 0, nameof(Epochs), $"must be positive (was {Epochs})");
+            Check(Epochs is null || Epochs > 0, nameof(Epochs), $"must be positive or null (was {Epochs})");
             Check(BatchSize > 0, nameof(BatchSize), $"must be positive (was {BatchSize})");
             Check(LearningRate > 0 && !double.IsInfinity(LearningRate), nameof(LearningRate), $"must be positive (was {LearningRate})");
             Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), $"must be in [0, 1) (was {WarmupFraction})");

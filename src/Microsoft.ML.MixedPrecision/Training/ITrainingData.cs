@@ -20,6 +20,12 @@ namespace Microsoft.ML.MixedPrecision.Training
 
         /// <summary>The network input for a host batch, on <paramref name="device"/>.</summary>
         Tensor ToTensors(TBatch batch, Device device);
+
+        /// <summary>
+        /// Reorders an epoch's shuffled examples before the loop cuts them into batches of <paramref name="batchSize"/>
+        /// (e.g. to group similar lengths). Default: as shuffled, drawing nothing from <paramref name="random"/>.
+        /// </summary>
+        int[] ArrangeBatches(int[] order, int batchSize, Random random) => order;
     }
 
     /// <summary>A batch prepared on the host: the class indices; each kind of data adds its own payload.</summary>

@@ -33,6 +33,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                 return start + (_peak - start) * step / Math.Max(1, _warmupSteps - 1);
             }
             double progress = Math.Min(1.0, (double)(step - _warmupSteps) / Math.Max(1, _totalSteps - _warmupSteps));
+            if (_kind == LearningRateScheduleKind.LinearWithWarmup)
+                return _peak * (1 - progress);
             double floor = _kind == LearningRateScheduleKind.OneCycle ? _peak / 1e4 : 0.0;
             return floor + (_peak - floor) * 0.5 * (1 + Math.Cos(Math.PI * progress));
         }

@@ -35,7 +35,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             TrainingPhase phase = null)
             where TBatch : HostBatch
         {
-            phase ??= new TrainingPhase { Epochs = _options.Epochs };
+            phase ??= new TrainingPhase { Epochs = _options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs };
             var total = Stopwatch.StartNew();
             var random = new Random(seed);
             model.to(_device);
@@ -50,7 +50,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             int batchesPerEpoch = (examplesPerEpoch + batchSize - 1) / batchSize;
             int accumulation = _options.GradientAccumulationSteps;
             long stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
-            var schedule = new LearningRateScheduler(_options.LearningRateSchedule, _options.LearningRate,
+            var schedule = new LearningRateScheduler(_options.LearningRateSchedule ?? phase.DefaultSchedule, _options.LearningRate,
                 stepsPerEpoch * phase.Epochs, _options.WarmupFraction);
 
             _log.Info($"Training {phase.Name} on {_device} in {_precision.Precision}: {train.Count} examples, {validation?.Count ?? 0} for validation, " +
@@ -81,6 +81,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                     int[] order = ExampleOrder.Shuffled(train.Count, random);
                     if (examplesPerEpoch < order.Length)
                         Array.Resize(ref order, examplesPerEpoch);
+                    order = train.ArrangeBatches(order, batchSize, random);
                     optimizer.zero_grad();
 
                     using (var prefetcher = new BatchPrefetcher<TBatch>(train, order, batchSize, new Random(random.Next()), phase.Augment))

@@ -14,6 +14,9 @@ namespace Microsoft.ML.MixedPrecision.Training
 
         public int Epochs { get; init; }
 
+        /// <summary>The schedule when the options leave it to the trainer (<see cref="ClassificationTrainerOptionsBase.LearningRateSchedule"/> null).</summary>
+        public LearningRateScheduleKind DefaultSchedule { get; init; } = LearningRateScheduleKind.OneCycle;
+
         /// <summary>The 1-based number of the phase's first epoch, so a fit's epochs count on across phases.</summary>
         public int FirstEpoch { get; init; } = 1;
 

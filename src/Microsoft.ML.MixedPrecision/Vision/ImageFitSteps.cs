@@ -128,7 +128,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             {
                 return fit.Train(model, train, validation, new TrainingPhase
                 {
-                    Epochs = Options.Epochs,
+                    Epochs = Options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs,
                     ActivationProbe = () => resnet.LastActivationDType?.ToString(),
                 });
             }

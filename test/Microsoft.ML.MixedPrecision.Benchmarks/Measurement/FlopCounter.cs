@@ -69,6 +69,21 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             return flops;
         }
 
+        /// <summary>Forward FLOPs of the pretrained BERT encoder and its head on a batch padded to <paramref name="length"/> tokens.</summary>
+        public static double BertForward(Text.Pretrained.BertClassifier model, long batch, long length)
+        {
+            double flops = 0;
+            long rows = batch * length;
+            foreach (var layer in model.Layers)
+            {
+                foreach (var linear in layer.modules().OfType<Linear>())
+                    flops += 2.0 * rows * linear.weight.shape[0] * linear.weight.shape[1];
+                flops += 4.0 * batch * length * length * model.Shape.Width;
+            }
+            flops += 2.0 * batch * model.Shape.Width * model.Shape.Classes;
+            return flops;
+        }
+
         public static (long H, long W) OutputSize(Conv2d conv, long h, long w)
             => (Out(h, conv.weight.shape[2], conv.stride[0], conv.padding[0], conv.dilation[0]),
                 Out(w, conv.weight.shape[3], conv.stride[1], conv.padding[1], conv.dilation[1]));

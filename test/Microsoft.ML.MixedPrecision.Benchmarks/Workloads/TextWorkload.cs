@@ -79,47 +79,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             var text = (TextTransformer)model;
             long batch = BatchSize, length = (long)Math.Round(Batches.Average(b => (double)b.Input.shape[1]));
             long width = text.Shape.Width, heads = text.Shape.Heads, layers = text.Shape.Layers;
-            var cases = new List<LayerCase>();
-            foreach (var g in text.modules().OfType<TransformerBlock>().SelectMany(b => b.modules().OfType<Linear>())
-                         .GroupBy(l => (In: l.weight.shape[1], Out: l.weight.shape[0])))
-            {
-                var (inFeatures, outFeatures) = g.Key;
-                cases.Add(new LayerCase($"linear {inFeatures}->{outFeatures}, {batch}x{length} tokens", g.Count(), dtype =>
-                {
-                    var x = LayerSpeed.Leaf(new[] { batch * length, inFeatures }, dtype);
-                    var w = LayerSpeed.Leaf(new[] { outFeatures, inFeatures }, dtype);
-                    var b = LayerSpeed.Leaf(new[] { outFeatures }, dtype);
-                    return () =>
-                    {
-                        using var scope = NewDisposeScope();
-                        LayerSpeed.Backward(nn.functional.linear(x, w, b), x, w, b);
-                    };
-                }));
-            }
-            double dropout = text.Shape.Dropout;
-            cases.Add(new LayerCase($"attention (SDPA, dropout {dropout}), {heads} heads", (int)layers, dtype =>
-            {
-                var shape = new[] { batch, heads, length, width / heads };
-                var q = LayerSpeed.Leaf(shape, dtype);
-                var k = LayerSpeed.Leaf(shape, dtype);
-                var v = LayerSpeed.Leaf(shape, dtype);
-                return () =>
-                {
-                    using var scope = NewDisposeScope();
-                    LayerSpeed.Backward(nn.functional.scaled_dot_product_attention(q, k, v, null, dropout), q, k, v);
-                };
-            }));
-            // Embedding output and the two residual branches of each block.
-            cases.Add(new LayerCase($"dropout {dropout} on [{batch}, {length}, {width}]", 1 + 2 * (int)layers, dtype =>
-            {
-                var x = LayerSpeed.Leaf(new[] { batch, length, width }, dtype);
-                return () =>
-                {
-                    using var scope = NewDisposeScope();
-                    LayerSpeed.Backward(nn.functional.dropout(x, dropout, training: true), x);
-                };
-            }));
-            return cases;
+            // The embedding output and the two residual branches of each block are dropped out; attention weights too.
+            return TransformerLayerCases.Build(text.modules().OfType<TransformerBlock>().SelectMany(b => b.modules().OfType<Linear>()),
+                batch, length, width, heads, (int)layers, text.Shape.Dropout, text.Shape.Dropout, 1 + 2 * (int)layers);
         }
 
         public override EstimatorRun TrainWithEstimator(bool amp, BenchSettings settings, string modelPath)
@@ -133,6 +95,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 LabelColumnName = "Label",
                 Sentence1ColumnName = "Text",
                 MaxSequenceLength = MaxLength,
+                Encoder = TextEncoderKind.FromScratch, // this workload is the encoder from scratch (minilm: the pretrained one)
                 Epochs = 1,
                 ValidationSetFraction = 0, // time training only
                 Seed = settings.Seed,

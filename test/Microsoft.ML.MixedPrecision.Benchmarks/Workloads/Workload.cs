@@ -17,7 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         private readonly List<(Tensor Input, Tensor Target)> _batches = new List<(Tensor, Tensor)>();
 
         /// <summary>Every workload's name, in the order a full run measures them.</summary>
-        public static readonly string[] Names = { "image", "text", "pretrained" };
+        public static readonly string[] Names = { "image", "text", "pretrained", "minilm" };
 
         /// <summary>A new workload by name (no data loaded yet).</summary>
         public static Workload Create(string name) => name switch
@@ -25,10 +25,11 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             "image" => new ImageWorkload(),
             "text" => new TextWorkload(),
             "pretrained" => new PretrainedWorkload(),
+            "minilm" => new MiniLmWorkload(),
             _ => throw new ArgumentException($"Unknown workload '{name}' ({string.Join(", ", Names)}).", nameof(name)),
         };
 
-        /// <summary>"image", "text" or "pretrained", the key in the JSON summary.</summary>
+        /// <summary>"image", "text", "pretrained" or "minilm", the key in the JSON summary.</summary>
         public abstract string Name { get; }
         public abstract int BatchSize { get; }
         public abstract double LearningRate { get; }
@@ -87,7 +88,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// </summary>
         protected void PrebuildBatches<TBatch>(ITrainingData<TBatch> data, int seed, int maxBatches) where TBatch : HostBatch
         {
-            var order = ExampleOrder.Shuffled(data.Count, new Random(seed));
+            // The loop's first epoch: its shuffle, then the data's own arrangement (length bucketing), from one seeded Random.
+            var random = new Random(seed);
+            var order = data.ArrangeBatches(ExampleOrder.Shuffled(data.Count, random), BatchSize, random);
             for (int start = 0; start + BatchSize <= order.Length && _batches.Count < maxBatches; start += BatchSize)
             {
                 using var scope = NewDisposeScope();

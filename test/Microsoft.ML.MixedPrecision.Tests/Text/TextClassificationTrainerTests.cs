@@ -17,6 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
 
         internal static TextClassificationTrainer.Options SmallOptions(Action<TrainingMetrics> callback = null) => new TextClassificationTrainer.Options
         {
+            Encoder = TextEncoderKind.FromScratch, // these tests are about the encoder trained from scratch (MiniLmTrainerTests: the pretrained one)
             Epochs = 8,
             BatchSize = 16,
             LearningRate = 0.002,
@@ -84,7 +85,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var trainer = ml.MulticlassClassification.Trainers.TextClassification(labelColumnName: "Topic", scoreColumnName: "Probabilities",
                 outputColumnName: "Predicted", sentence1ColumnName: "Text", sentence2ColumnName: "Other", batchSize: 8, maxEpochs: 3);
             var o = trainer.TrainerOptions;
-            (o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName, o.BatchSize, o.Epochs)
+            (o.LabelColumnName, o.ScoreColumnName, o.PredictedLabelColumnName, o.Sentence1ColumnName, o.Sentence2ColumnName, o.BatchSize, o.Epochs.GetValueOrDefault())
                 .Should().Be(("Topic", "Probabilities", "Predicted", "Text", "Other", 8, 3));
         }
 

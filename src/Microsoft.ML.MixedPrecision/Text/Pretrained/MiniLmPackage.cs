@@ -24,7 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public const string Fix =
             "Reference the NuGet package " + PackageId + " " + PackageVersion + " (a dependency of Microsoft.ML.MixedPrecision, which puts " +
             DllName + " in the output folder), or set TextClassificationTrainer.Options.PretrainedModelPath to that DLL; " +
-            "Encoder = TextEncoder.FromScratch trains without it.";
+            "Encoder = TextEncoderKind.FromScratch trains without it.";
 
         private MiniLmPackage(string path, byte[] model, string[] vocabulary)
         {

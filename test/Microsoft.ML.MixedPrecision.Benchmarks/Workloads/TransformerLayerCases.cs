@@ -1,0 +1,57 @@
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
+{
+    /// <summary>A Transformer encoder's layers at their real shapes for the per-layer FP32 vs bf16 timing: linears, attention, dropout.</summary>
+    internal static class TransformerLayerCases
+    {
+        /// <param name="linears">The encoder layers' Linear modules (grouped by shape).</param>
+        /// <param name="dropoutCount">How many dropouts on [batch, length, width] one forward runs.</param>
+        public static IEnumerable<LayerCase> Build(IEnumerable<Linear> linears, long batch, long length, long width, long heads, int layers,
+            double attentionDropout, double dropout, int dropoutCount)
+        {
+            var cases = new List<LayerCase>();
+            foreach (var g in linears.GroupBy(l => (In: l.weight.shape[1], Out: l.weight.shape[0])))
+            {
+                var (inFeatures, outFeatures) = g.Key;
+                cases.Add(new LayerCase($"linear {inFeatures}->{outFeatures}, {batch}x{length} tokens", g.Count(), dtype =>
+                {
+                    var x = LayerSpeed.Leaf(new[] { batch * length, inFeatures }, dtype);
+                    var w = LayerSpeed.Leaf(new[] { outFeatures, inFeatures }, dtype);
+                    var b = LayerSpeed.Leaf(new[] { outFeatures }, dtype);
+                    return () =>
+                    {
+                        using var scope = NewDisposeScope();
+                        LayerSpeed.Backward(nn.functional.linear(x, w, b), x, w, b);
+                    };
+                }));
+            }
+            cases.Add(new LayerCase($"attention (SDPA, dropout {attentionDropout}), {heads} heads", layers, dtype =>
+            {
+                var shape = new[] { batch, heads, length, width / heads };
+                var q = LayerSpeed.Leaf(shape, dtype);
+                var k = LayerSpeed.Leaf(shape, dtype);
+                var v = LayerSpeed.Leaf(shape, dtype);
+                return () =>
+                {
+                    using var scope = NewDisposeScope();
+                    LayerSpeed.Backward(nn.functional.scaled_dot_product_attention(q, k, v, null, attentionDropout), q, k, v);
+                };
+            }));
+            cases.Add(new LayerCase($"dropout {dropout} on [{batch}, {length}, {width}]", dropoutCount, dtype =>
+            {
+                var x = LayerSpeed.Leaf(new[] { batch, length, width }, dtype);
+                return () =>
+                {
+                    using var scope = NewDisposeScope();
+                    LayerSpeed.Backward(nn.functional.dropout(x, dropout, training: true), x);
+                };
+            }));
+            return cases;
+        }
+    }
+}
