@@ -16,13 +16,14 @@ namespace Microsoft.ML.MixedPrecision.Onnx
     /// <item>" " + text → com.microsoft Tokenizer whose expression matches one character that is not removed
     /// (<see cref="BertUncasedCharacters.IsRemoved"/>, spelled out as code point ranges so RE2's Unicode tables play no
     /// part) → the kept characters, tagged with the text (0 or 1) they came from.</item>
-    /// <item>LabelEncoder: character → folded text (whitespace → " ", lowercase, accents stripped), for the ~15,000
-    /// characters that change (the others index past the table, into the characters themselves). A second Tokenizer splits the results (a Hangul
-    /// syllable folds to 2–3 jamo) back into code points.</item>
+    /// <item>LabelEncoder: character → row of the fold table (whitespace → " ", lowercase, accents stripped) for the
+    /// ~15,000 characters that change; the others gather themselves (ONNX Runtime's Where takes no strings). A second
+    /// Tokenizer splits the results (a Hangul syllable folds to 2–3 jamo) back into code points.</item>
     /// <item>Words: a character starts a word when it is not a space and it or its predecessor is punctuation / CJK
     /// (RegexFullMatch on the same ranges the managed side uses) or its predecessor is a space; CumSum numbers them.</item>
     /// <item>Candidates: for every character i and length l ≤ <see cref="WordPieceTokenizer.LongestPiece"/>, the
-    /// substring i..i+l−1 (StringConcat, one column per length), "##"-prefixed inside a word, looked up in the
+    /// substring i..i+l−1 (a Gather of the windows y[i..i+L−1], Split into columns, a running StringConcat over them),
+    /// "##"-prefixed inside a word, looked up in the
     /// vocabulary (LabelEncoder, −1 if absent) and masked to the word; the longest hit per position is the greedy
     /// step there.</item>
     /// <item>Greedy walk: each word's chain of steps start → start + step → … is found for all positions at once by
@@ -147,14 +148,14 @@ namespace Microsoft.ML.MixedPrecision.Onnx
             // 4. Candidate pieces [M, L]: column l−1 holds characters i..i+l−1.
             int longest = Math.Max(1, tokenizer.LongestPiece);
             string padded = g.Op("Concat", new[] { y, g.Strings(Enumerable.Repeat("", longest).ToArray(), longest) }, A.Attr("axis", 0L));
-            string column = g.Op("Unsqueeze", y, one);
-            var columns = new List<string> { column };
+            string offsets = g.Graph.AddInitializer("wp_offsets", Enumerable.Range(0, longest).Select(i => (long)i).ToArray(), 1, longest);
+            string window = g.Op("Gather", padded, g.Op("Add", g.Op("Unsqueeze", index, one), offsets)); // [M, L]: y[i + j]
+            var columns = longest == 1
+                ? new[] { window }
+                : g.Graph.AddNode("Split", new[] { window }, Enumerable.Repeat("wp_char", longest).ToArray(),
+                    new[] { A.Attr("axis", 1L), A.Attr("num_outputs", (long)longest) });
             for (int l = 1; l < longest; l++)
-            {
-                string shifted = g.Op("Slice", padded, g.Long(l), g.Op("Add", count, g.Long(l)));
-                column = g.Op("StringConcat", column, g.Op("Unsqueeze", shifted, one));
-                columns.Add(column);
-            }
+                columns[l] = g.Op("StringConcat", columns[l - 1], columns[l]);
             string candidates = g.Op("Concat", columns.ToArray(), A.Attr("axis", 1L));
             string inside = g.Op("Unsqueeze", g.Op("Cast", new[] { g.Op("Greater", position, zero) }, A.Attr("to", 7L)), one);
             candidates = g.Op("StringConcat", g.Op("Gather", g.Strings(new[] { "", "##" }, 2), inside), candidates);

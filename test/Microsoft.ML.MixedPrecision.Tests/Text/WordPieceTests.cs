@@ -180,10 +180,15 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
                 lines.AddRange(Fuzz(new Random(2), 3000 - lines.Count));
             foreach (string text in lines)
                 CheckSingle(tokenizer, session, text);
-            var watch = Stopwatch.StartNew();
-            foreach (string text in lines.Take(1000))
-                Run(session, new[] { text });
-            Console.WriteLine($"{session.GetHashCode()}: {watch.Elapsed.TotalMilliseconds / 1000:F3} ms per real line in ONNX Runtime");
+            double best = double.MaxValue;
+            for (int pass = 0; pass < 3; pass++)
+            {
+                var watch = Stopwatch.StartNew();
+                foreach (string text in lines.Take(500))
+                    Run(session, new[] { text });
+                best = Math.Min(best, watch.Elapsed.TotalMilliseconds / 500);
+            }
+            Console.WriteLine($"{best:F3} ms per line ({lines.Take(500).Average(l => l.Length):F0} characters on average) in ONNX Runtime, best of 3");
         }
 
         [TestMethod]
