@@ -16,16 +16,15 @@ namespace Microsoft.ML.MixedPrecision.Onnx
     /// <item>" " + text → com.microsoft Tokenizer whose expression matches one character that is not removed
     /// (<see cref="BertUncasedCharacters.IsRemoved"/>, spelled out as code point ranges so RE2's Unicode tables play no
     /// part) → the kept characters, tagged with the text (0 or 1) they came from.</item>
-    /// <item>LabelEncoder: character → row of the fold table (whitespace → " ", lowercase, accents stripped) for the
-    /// ~15,000 characters that change; the others gather themselves (ONNX Runtime's Where takes no strings). A second
-    /// Tokenizer splits the results (a Hangul syllable folds to 2–3 jamo) back into code points.</item>
+    /// <item>LabelEncoder: character → its fold (whitespace → " ", lowercase, accents stripped) for the ~15,000
+    /// characters that change, "" for the others, which are gathered and appended instead (ONNX Runtime's Where takes
+    /// no strings). A second Tokenizer splits the results (a Hangul syllable folds to 2–3 jamo) back into code points.</item>
     /// <item>Words: a character starts a word when it is not a space and it or its predecessor is punctuation / CJK
     /// (RegexFullMatch on the same ranges the managed side uses) or its predecessor is a space; CumSum numbers them.</item>
     /// <item>Candidates: for every character i and length l ≤ <see cref="WordPieceTokenizer.LongestPiece"/>, the
     /// substring i..i+l−1 (a Gather of the windows y[i..i+L−1], Split into columns, a running StringConcat over them),
-    /// "##"-prefixed inside a word, looked up in the
-    /// vocabulary (LabelEncoder, −1 if absent) and masked to the word; the longest hit per position is the greedy
-    /// step there.</item>
+    /// "##"-prefixed inside a word, looked up in the vocabulary (LabelEncoder, −1 if absent) and masked to the word;
+    /// the longest hit per position is the greedy step there.</item>
     /// <item>Greedy walk: each word's chain of steps start → start + step → … is found for all positions at once by
     /// binary lifting (next^(2^k) with Gather, 7 levels cover the 100 steps a word can take); a position is a piece
     /// when the chain from its word's start lands on it. A word with a dead end on its chain, or longer than 100 code
@@ -111,15 +110,14 @@ namespace Microsoft.ML.MixedPrecision.Onnx
                 g.Op("Reshape", g.Op("Expand", rows, g.Op("Shape", characters)), flatShape));
 
             // 2. Fold, then back to code points.
-            // (ONNX Runtime's Where takes no strings: the table's row, or past its end the character itself, is gathered.)
-            string row = g.Ml("LabelEncoder", new[] { kept },
-                A.Attr("keys_strings", tables.FoldKeys),
-                A.Attr("values_int64s", Enumerable.Range(0, tables.FoldKeys.Length).Select(i => (long)i).ToArray()),
-                A.Attr("default_int64", -1L));
-            int foldCount = tables.FoldValues.Length;
-            string itself = g.Op("Range", g.Scalar(foldCount), g.Op("Add", g.Op("Squeeze", g.Op("Shape", kept), zero), g.Scalar(foldCount)), g.Scalar(1));
-            string folded = g.Op("Gather", g.Op("Concat", new[] { g.Strings(tables.FoldValues, foldCount), kept }, A.Attr("axis", 0L)),
-                g.Op("Where", g.Op("Less", row, zero), itself, row));
+            // ONNX Runtime's Where takes no strings: a listed character is its table value + "", any other "" + itself.
+            string fromTable = g.Ml("LabelEncoder", new[] { kept },
+                A.Attr("keys_strings", tables.FoldKeys), A.Attr("values_strings", tables.FoldValues), A.Attr("default_string", ""));
+            string keptCount = g.Op("Squeeze", g.Op("Shape", kept), zero);
+            string listed = g.Op("Not", g.Op("Equal", fromTable, g.Strings(new[] { "" }, 1)));
+            string self = g.Op("Where", listed, keptCount, g.Op("Range", g.Scalar(0), keptCount, g.Scalar(1)));
+            string fromSelf = g.Op("Gather", g.Op("Concat", new[] { kept, g.Strings(new[] { "" }, 1) }, A.Attr("axis", 0L)), self);
+            string folded = g.Op("StringConcat", fromTable, fromSelf);
             string split = g.Micro("Tokenizer", folded, "(?s).");
             var (x, xPart) = DropPadding(g, g.Op("Reshape", split, flatShape),
                 g.Op("Reshape", g.Op("Expand", g.Op("Unsqueeze", keptPart, one), g.Op("Shape", split)), flatShape));
@@ -135,6 +133,18 @@ namespace Microsoft.ML.MixedPrecision.Onnx
             string y = g.Op("Compress", x, notSpace);
             string yPart = g.Op("Compress", xPart, notSpace);
             string starts = g.Op("Compress", g.Op("And", notSpace, boundary), notSpace);
+
+            // Every word yields at least one piece, so only the first MaxLength words of each text can reach the
+            // output: the rest are dropped before the candidate step, which costs LongestPiece strings per character.
+            string wordIndex = g.Op("Sub", g.Op("CumSum", g.Op("Cast", new[] { starts }, A.Attr("to", 7L)), g.Scalar(0)), one);
+            string wordPart = g.Op("Unsqueeze", g.Op("Compress", yPart, starts), zero);
+            string firstWord = g.Op("ReduceSum", new[] { g.Op("Cast", new[] { g.Op("Less", wordPart, TextIndexColumn(g, texts)) }, A.Attr("to", 7L)), one },
+                A.Attr("keepdims", 0L));
+            string early = g.Op("Less", g.Op("Sub", wordIndex, g.Op("Gather", firstWord, yPart)), g.Long(tokenizer.MaxLength));
+            y = g.Op("Compress", y, early);
+            yPart = g.Op("Compress", yPart, early);
+            starts = g.Op("Compress", starts, early);
+
             string count = g.Op("Shape", y);
             string index = g.Op("Range", g.Scalar(0), g.Op("Squeeze", count, zero), g.Scalar(1));
             string wordOf = g.Op("Sub", g.Op("CumSum", g.Op("Cast", new[] { starts }, A.Attr("to", 7L)), g.Scalar(0)), one);
@@ -196,6 +206,10 @@ namespace Microsoft.ML.MixedPrecision.Onnx
             string ids = g.Op("Where", unknownWord, g.Long(tokenizer.UnknownId), pieceId);
             return (g.Op("Compress", ids, keep), g.Op("Compress", yPart, keep));
         }
+
+        /// <summary>0, 1, … as a column, int64 [texts, 1].</summary>
+        private static string TextIndexColumn(Nodes g, int texts)
+            => g.Graph.AddInitializer("wp_text_index", Enumerable.Range(0, texts).Select(i => (long)i).ToArray(), texts, 1);
 
         /// <summary>Removes the Tokenizer's padding from a flattened output and from its row tags.</summary>
         private static (string Values, string Tags) DropPadding(Nodes g, string values, string tags)

@@ -200,6 +200,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         }
 
         [TestMethod]
+        public void Onnx_graph_handles_a_document_of_60000_characters()
+        {
+            string document = string.Join("\n", Enumerable.Repeat("Zebra, interdisciplinary telecommunications! Ça va?", 1200));
+            var (tokenizer, session) = Session(256, pairs: false);
+            CheckSingle(tokenizer, session, document).Should().Be(256);
+            var (pairTokenizer, pairSession) = Session(16, pairs: true);
+            var (ids, types) = Run(pairSession, new[] { document, document });
+            ids.Should().Equal(pairTokenizer.Encode(document, document).Ids);
+            types.Should().Equal(pairTokenizer.Encode(document, document).TokenTypes);
+        }
+
+        [TestMethod]
         public void Onnx_graph_gives_the_managed_ids_and_token_types_of_pairs()
         {
             var random = new Random(4);

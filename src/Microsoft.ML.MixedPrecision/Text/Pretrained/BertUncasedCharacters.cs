@@ -12,6 +12,9 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     /// (<see cref="BertUncasedNormalizer"/>, <see cref="BertUncasedPreTokenizer"/>) and the tables of its ONNX form
     /// (<see cref="Onnx.WordPieceOnnx"/>) are computed from the same code and the same Unicode data (this runtime's).
     /// Every rule is a function of one code point; that is what lets ONNX apply them as lookup tables.
+    /// The Unicode version is the runtime's (.NET 10: 16.0), so code points assigned after the reference's Python
+    /// (3.11: 14.0) are kept here where Python drops them as unassigned; an exported graph carries the tables of the
+    /// runtime that exported it.
     /// </summary>
     internal static class BertUncasedCharacters
     {

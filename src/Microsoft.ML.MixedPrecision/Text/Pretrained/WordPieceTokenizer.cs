@@ -29,6 +29,9 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     /// covered by vocabulary pieces, becomes a single [UNK].
     /// Text is always plain text: "[CLS]" in the input is "[", "cl", "##s", "]", not the special token, so user text
     /// cannot inject control tokens (and the ONNX graph needs no special-token matching).
+    /// A character is a code point, as in Python: an emoji (a surrogate pair in .NET, 4 UTF-8 bytes in ONNX Runtime) is
+    /// one character, a symbol rather than punctuation, so it stays in its word, which then is usually [UNK].
+    /// Lowercasing is per character, as in the Rust tokenizer the model was trained with (no final-sigma rule).
     /// </summary>
     internal sealed class WordPieceTokenizer
     {
