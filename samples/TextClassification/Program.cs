@@ -1,11 +1,13 @@
 // Language identification of quotes with ML.NET + Microsoft.ML.MixedPrecision: Debian's fortune files in English,
-// German, Spanish and Italian → MapValueToKey → TextClassification(...) (a small Transformer encoder trained from
-// scratch, optionally .WithMixedPrecision()) → MapKeyToValue; Evaluate; save model.zip; reload it; predict a sentence.
+// German, Spanish and Italian → MapValueToKey → TextClassification(...) (by default the pretrained MiniLM fine-tuned;
+// --encoder scratch: a small Transformer from scratch; optionally .WithMixedPrecision()) → MapKeyToValue; Evaluate;
+// save model.zip; reload it; predict a sentence.
 //
 //   ./build/prereqs.sh --text-datasets                                  # as root: apt-get install fortunes{,-de,-es,-it}
 //   dotnet run -c Release --project samples/TextClassification          # quick: 1500 quotes per language, 3 epochs, AMP (auto)
 //   ... --compare (FP32 then AMP, same seed)   --epochs N   --per-language N   --precision fp32|bf16|auto   --batch N
 //       --threads N (libtorch intra-op threads; 1 avoids OpenMP stalls when other jobs share the cores)
+//       --encoder auto|minilm|scratch (the trainer's Encoder option; default auto)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -46,6 +48,7 @@ foreach (var precision in settings.Precisions)
         Epochs = settings.Epochs,
         BatchSize = settings.BatchSize,
         MaxSequenceLength = 64,
+        Encoder = settings.Encoder,
         ValidationSetFraction = 0.05,
         Seed = settings.Seed,
         MetricsEveryBatches = 10,
@@ -107,6 +110,7 @@ internal sealed class SampleSettings
     public int BatchSize { get; private set; } = 32;
     public int Seed { get; private set; } = 1;
     public int Threads { get; private set; }
+    public TextEncoderKind Encoder { get; private set; } = TextEncoderKind.Auto;
     public List<TrainingPrecision?> Precisions { get; } = new List<TrainingPrecision?> { TrainingPrecision.Auto };
 
     public static SampleSettings Parse(string[] args)
@@ -122,6 +126,15 @@ internal sealed class SampleSettings
                 case "--batch": s.BatchSize = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--threads": s.Threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--encoder":
+                    s.Encoder = Next() switch
+                    {
+                        "auto" => TextEncoderKind.Auto,
+                        "minilm" => TextEncoderKind.MiniLmL6,
+                        "scratch" => TextEncoderKind.FromScratch,
+                        var other => throw new ArgumentException($"unknown encoder '{other}' (auto, minilm, scratch)"),
+                    };
+                    break;
                 case "--compare": s.Precisions.Clear(); s.Precisions.Add(null); s.Precisions.Add(TrainingPrecision.Auto); break;
                 case "--precision":
                     s.Precisions.Clear();

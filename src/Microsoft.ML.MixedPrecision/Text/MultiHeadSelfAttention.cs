@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -8,9 +9,12 @@ using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
 namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
-    /// Multi-head self-attention over [B, L, D] with a key padding mask. The projections are Linear and the attention is
-    /// scaled_dot_product_attention — ops CPU autocast runs in bf16. The boolean mask makes SDPA put -inf on padded
-    /// keys inside the kernel, in any dtype (an additive mask in the activations' dtype could overflow or round in bf16).
+    /// Multi-head self-attention over [B, L, D] with a key padding mask. The projections are Linear (bf16 under autocast).
+    /// The attention itself is scaled_dot_product_attention; on a CPU it runs in float32 even under autocast, where
+    /// PyTorch's rules would run it in bf16: libtorch 2.10's CPU bf16 attention kernels are slower than its float32 ones at
+    /// these head sizes (fwd + bwd, measured by the benchmark's layer table: 45.6 vs 12.1 ms for 12 heads of 32 × 40
+    /// tokens, 4.9 vs 4.6 ms for 2 heads of 64), and float32 is the more precise of the two. The boolean mask makes SDPA
+    /// put -inf on padded keys inside the kernel.
     /// </summary>
     internal sealed class MultiHeadSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
@@ -38,7 +42,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         /// <summary>The output projection.</summary>
         internal Linear Output => proj;
 
-        /// <summary>dtype of the attention output (SDPA) in the latest forward: bfloat16 under CPU autocast.</summary>
+        /// <summary>dtype of the query/key/value projection's output in the latest forward: bfloat16 under CPU autocast.</summary>
         public ScalarType? LastActivationDType { get; private set; }
 
         /// <param name="x">[B, L, D].</param>
@@ -49,9 +53,21 @@ namespace Microsoft.ML.MixedPrecision.Text
             long batch = x.shape[0], length = x.shape[1];
             long headWidth = _width / _heads;
             // [B, L, 3, H, Dh] → [3, B, H, L, Dh]
-            Tensor parts = qkv.forward(x).view(batch, length, 3, _heads, headWidth).permute(2, 0, 3, 1, 4);
-            Tensor attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keep, training ? _dropout : 0.0);
-            LastActivationDType = attended.dtype;
+            Tensor projected = qkv.forward(x);
+            LastActivationDType = projected.dtype;
+            Tensor parts = projected.view(batch, length, 3, _heads, headWidth).permute(2, 0, 3, 1, 4);
+            double dropout = training ? _dropout : 0.0;
+            Tensor attended;
+            if (x.device.type == DeviceType.CPU && projected.dtype != ScalarType.Float32)
+            {
+                using (new Autocast(DeviceType.CPU, enabled: false))
+                    attended = nn.functional.scaled_dot_product_attention(parts[0].to(ScalarType.Float32), parts[1].to(ScalarType.Float32),
+                        parts[2].to(ScalarType.Float32), keep, dropout);
+            }
+            else
+            {
+                attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keep, dropout);
+            }
             Tensor merged = attended.transpose(1, 2).reshape(batch, length, _width);
             return proj.forward(merged).MoveToOuterDisposeScope();
         }

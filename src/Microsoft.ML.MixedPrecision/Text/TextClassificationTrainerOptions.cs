@@ -40,6 +40,13 @@ namespace Microsoft.ML.MixedPrecision.Text
             public double EncoderLearningRateFactor { get; set; } = 0.1;
 
             /// <summary>
+            /// Whether the pretrained encoder's word embeddings (30,522 × 384, half its parameters) are trained. Default false:
+            /// kept as pretrained, they cost no gradient and no optimizer update, and a few thousand rows cannot improve
+            /// the embeddings of the many words they never contain.
+            /// </summary>
+            public bool TrainWordEmbeddings { get; set; }
+
+            /// <summary>
             /// Dropout on the pretrained encoder's attention weights. Default 0: with attention dropout libtorch leaves its fused
             /// attention kernel for a float32 math path, even under bf16 autocast.
             /// </summary>

@@ -45,7 +45,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         public TextTransformerShape Shape { get; }
 
         /// <summary>
-        /// dtype of the first block's attention output in the latest forward: bfloat16 when the forward ran under CPU
+        /// dtype of the first block's query/key/value projection output in the latest forward: bfloat16 when the forward ran under CPU
         /// bf16 autocast, float32 otherwise.
         /// </summary>
         public ScalarType? LastActivationDType => blocks.Count == 0 ? null : blocks[0].Attention.LastActivationDType;

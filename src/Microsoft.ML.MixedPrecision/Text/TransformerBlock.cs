@@ -7,7 +7,7 @@ namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
     /// Pre-LN Transformer encoder block: x + Attention(LN(x)), then x + FFN(LN(x)) with a GELU feed-forward.
-    /// Under autocast the Linear/attention outputs are bf16 while the residual stream stays float32 (bf16 + float32
+    /// Under autocast the Linear outputs are bf16 while the residual stream stays float32 (bf16 + float32
     /// promotes), and layer_norm runs in its input's dtype, float32, as PyTorch's CPU autocast rules say.
     /// </summary>
     internal sealed class TransformerBlock : nn.Module<Tensor, Tensor, Tensor>

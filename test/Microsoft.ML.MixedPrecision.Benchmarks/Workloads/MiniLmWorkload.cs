@@ -61,6 +61,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 Pooling = Defaults.Pooling,
             });
             MiniLmImport.Load(model, Package);
+            model.TrainWordEmbeddings(Defaults.TrainWordEmbeddings);
             return model;
         }
 

@@ -125,7 +125,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         }
 
         [TestMethod]
-        public void Autocast_runs_attention_and_feed_forward_matmuls_in_bfloat16_and_keeps_float32_master_weights()
+        public void Autocast_runs_the_projection_and_feed_forward_matmuls_in_bfloat16_and_keeps_float32_master_weights()
         {
             using var model = Model(TextPooling.Mean, false);
             model.train();
@@ -134,7 +134,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             torch.Tensor logits;
             using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
                 logits = model.forward(ids);
-            model.LastActivationDType.Should().Be(ScalarType.BFloat16, "scaled_dot_product_attention ran in bf16");
+            model.LastActivationDType.Should().Be(ScalarType.BFloat16, "the query/key/value projection ran in bf16");
             model.LastFeedForwardDType.Should().Be(ScalarType.BFloat16, "the FFN Linear ran in bf16");
             logits.dtype.Should().Be(ScalarType.BFloat16, "the head is a Linear");
             var loss = nn.functional.cross_entropy(logits, tensor(new long[] { 1 }));

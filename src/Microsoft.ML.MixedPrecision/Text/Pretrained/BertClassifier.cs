@@ -55,14 +55,17 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         /// <summary>The classification head's parameters (new, trained at the full learning rate).</summary>
         public IEnumerable<Parameter> HeadParameters() => head.parameters();
 
-        /// <summary>The pretrained encoder's parameters (everything but the head).</summary>
+        /// <summary>The pretrained encoder's trainable parameters (everything but the head, and the word embeddings unless trained).</summary>
         public IEnumerable<Parameter> EncoderParameters()
         {
             var headParameters = new HashSet<Parameter>(head.parameters(), ReferenceEqualityComparer.Instance);
-            return parameters().Where(p => !headParameters.Contains(p));
+            return parameters().Where(p => p.requires_grad && !headParameters.Contains(p));
         }
 
-        /// <summary>dtype of the first layer's attention output in the latest forward (bfloat16 under CPU autocast).</summary>
+        /// <summary>Keeps the word embeddings as they are (no gradient, no optimizer state), or trains them.</summary>
+        public void TrainWordEmbeddings(bool train) => words.weight.requires_grad = train;
+
+        /// <summary>dtype of the first layer's query/key/value projection output in the latest forward (bfloat16 under CPU autocast).</summary>
         public ScalarType? LastActivationDType => layers[0].Attention.LastActivationDType;
 
         public override Tensor forward(Tensor ids)

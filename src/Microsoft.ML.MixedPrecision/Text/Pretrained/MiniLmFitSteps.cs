@@ -50,6 +50,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 };
                 _model = new BertClassifier(shape);
                 MiniLmImport.Load(_model, _package);
+                _model.TrainWordEmbeddings(o.TrainWordEmbeddings);
                 _log.Info($"Text encoder: all-MiniLM-L6-v2, {shape}, a new head for {classCount} classes.");
                 return _model;
             }
