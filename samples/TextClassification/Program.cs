@@ -75,7 +75,7 @@ foreach (var precision in settings.Precisions)
 
     var metrics = mlContext.MulticlassClassification.Evaluate(model.Transform(test));
     Console.WriteLine($"test accuracy {metrics.MicroAccuracy:P2} (macro {metrics.MacroAccuracy:P2}, log-loss {metrics.LogLoss:F3}); trained in {seconds:F0} s, " +
-                      $"{summary.MeanSamplesPerSecond:F0} samples/s, precision {summary.Precision} (attention ran in {summary.ObservedActivationType})");
+                      $"{summary.MeanSamplesPerSecond:F0} samples/s, precision {summary.Precision} (matmuls ran in {summary.ObservedActivationType})");
     Console.WriteLine(metrics.ConfusionMatrix.GetFormattedConfusionTable());
     results.Add((name, summary.Precision, metrics.MicroAccuracy, metrics.MacroAccuracy, summary.MeanSamplesPerSecond, seconds));
 
