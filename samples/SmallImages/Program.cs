@@ -20,12 +20,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision;
 using Microsoft.ML.MixedPrecision.Vision;
+using SampleComparisons;
 using SmallImages;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -74,12 +73,6 @@ if (results.Count > 0)
 
 namespace SmallImages
 {
-    /// <summary>One (set, mode) measurement.</summary>
-    internal sealed record Result(
-        string Time, string Commit, string Set, string Mode, int Seed, int Train, int Test, int Classes,
-        double MicroAccuracy, double MacroAccuracy, double FitSeconds, double ScoreRowsPerSecond, string Detail,
-        IReadOnlyDictionary<string, double> PerClassRecall);
-
     internal static class Comparison
     {
         public static readonly string[] Modes = { "stock", "scratch", "frozen", "finetune-fp32", "finetune-amp" };
@@ -150,9 +143,9 @@ namespace SmallImages
             double scoreSeconds = clock.Elapsed.TotalSeconds;
 
             return new Result(
-                DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), ResultFiles.Commit, set.Name, mode, seed, set.Train.Count, set.Test.Count,
+                DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"), ResultFiles.Commit(Settings.SampleFolder), set.Name, mode, seed, set.Train.Count, set.Test.Count,
                 set.ClassCount, metrics.MicroAccuracy, metrics.MacroAccuracy, fitSeconds, set.Test.Count / scoreSeconds,
-                Describe(model, mode), RecallPerClass(scored, metrics.ConfusionMatrix));
+                Describe(model, mode), ClassRecall.PerClass(scored, metrics.ConfusionMatrix));
         }
 
         /// <summary>
@@ -194,73 +187,6 @@ namespace SmallImages
             var s = ours.Summary;
             return $"{ours.Architecture} {ours.Channels}x{ours.ImageHeight}x{ours.ImageWidth}, {s.Precision}, {s.EpochsRun} epochs" +
                    (s.BestEpoch is int best ? $" (best {best})" : "") + $", {s.MeanSamplesPerSecond:F0} samples/s" + OverridesText;
-        }
-
-        private static Dictionary<string, double> RecallPerClass(IDataView scored, ConfusionMatrix confusion)
-        {
-            var names = default(VBuffer<ReadOnlyMemory<char>>);
-            var score = scored.Schema["Score"];
-            bool named = score.HasSlotNames();
-            if (named)
-                score.GetSlotNames(ref names);
-            var recall = new Dictionary<string, double>();
-            var slots = named ? names.DenseValues().Select(n => n.ToString()).ToArray() : null;
-            for (int i = 0; i < confusion.PerClassRecall.Count; i++)
-                recall[named && i < slots.Length ? slots[i] : i.ToString()] = confusion.PerClassRecall[i];
-            return recall.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value);
-        }
-    }
-
-    /// <summary>results.md (a markdown table, header written once) and results.jsonl (one JSON object a line).</summary>
-    internal static class ResultFiles
-    {
-        public const string MarkdownHeader =
-            "| time (UTC) | commit | set | mode | seed | train | test | micro acc | macro acc | Fit s | scoring rows/s | detail |\n" +
-            "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|";
-
-        public static string MarkdownRow(Result r) =>
-            $"| {r.Time} | {r.Commit} | {r.Set} | {r.Mode} | {r.Seed} | {r.Train} | {r.Test} | {r.MicroAccuracy:F4} | {r.MacroAccuracy:F4} | " +
-            $"{r.FitSeconds:F1} | {r.ScoreRowsPerSecond:F0} | {r.Detail} |";
-
-        public static void Append(string folder, Result r)
-        {
-            Directory.CreateDirectory(folder);
-            string markdown = Path.Combine(folder, "results.md");
-            if (!File.Exists(markdown))
-                File.WriteAllText(markdown, MarkdownHeader + "\n");
-            File.AppendAllText(markdown, MarkdownRow(r) + "\n");
-            var json = new
-            {
-                time = r.Time, commit = r.Commit, set = r.Set, mode = r.Mode, seed = r.Seed, train = r.Train, test = r.Test, classes = r.Classes,
-                micro_accuracy = Math.Round(r.MicroAccuracy, 4), macro_accuracy = Math.Round(r.MacroAccuracy, 4),
-                fit_seconds = Math.Round(r.FitSeconds, 2), score_rows_per_second = Math.Round(r.ScoreRowsPerSecond, 1),
-                detail = r.Detail, per_class_recall = r.PerClassRecall.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
-            };
-            File.AppendAllText(Path.Combine(folder, "results.jsonl"), JsonSerializer.Serialize(json, JsonOptions) + "\n");
-        }
-
-        private static readonly JsonSerializerOptions JsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-        /// <summary>The checkout the results came from (git describe --always --dirty), or "" without git.</summary>
-        public static string Commit { get; } = ReadCommit();
-
-        private static string ReadCommit()
-        {
-            try
-            {
-                var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-                    WorkingDirectory = Settings.SampleFolder };
-                foreach (string a in new[] { "describe", "--always", "--dirty" })
-                    start.ArgumentList.Add(a);
-                using var git = Process.Start(start);
-                string output = git.StandardOutput.ReadToEnd().Trim();
-                git.WaitForExit();
-                return git.ExitCode == 0 ? output : "";
-            }
-            catch (Exception)
-            {
-                return "";
-            }
         }
     }
 

@@ -64,13 +64,13 @@ namespace Microsoft.ML.MixedPrecision.Text
             Tensor keep = ids.ne(TextTokenizer.PadId);                                        // [B, L]
             Tensor x = tokens.forward(ids) + positions.forward(arange(length, ScalarType.Int64, ids.device));
             if (segments is not null)
-                x = x + segments.forward(SequencePooling.SegmentIds(ids, TextTokenizer.SepId));
+                x = x + segments.forward(TokenSequence.SegmentIds(ids, TextTokenizer.SepId));
             x = dropout.forward(x);
             Tensor keys = keep.view(batch, 1, 1, length);
             foreach (TransformerBlock block in blocks)
                 x = block.forward(x, keys);
             x = norm.forward(x);
-            Tensor pooled = SequencePooling.Pool(x, keep, Shape.Pooling);
+            Tensor pooled = TokenSequence.Pool(x, keep, Shape.Pooling);
             return head.forward(pooled).MoveToOuterDisposeScope();
         }
 
@@ -81,24 +81,19 @@ namespace Microsoft.ML.MixedPrecision.Text
             eval();
             try
             {
-                string ids = graph.Add("Reshape", "enc_ids", new[] { input, graph.AddInitializer("enc_flat", new long[] { -1 }, 1) }); // [L]
-                string zero = graph.AddInitializer("enc_zero", new long[] { 0 }, 1);
-                string length = graph.Add("Shape", "enc_length", new[] { ids });
-                string positionTable = graph.AddInitializer("pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
-                string positionRows = graph.Add("Slice", "enc_pos", new[] { positionTable, zero, length, zero });
-                string x = OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, tokens, ids), positionRows);
+                string x = TokenSequence.TokenAndPositionEmbeddings(graph, input, tokens, positions, out string ids); // [L, D]
                 if (segments is not null)
                 {
-                    string segmentIds = SequencePooling.SegmentIds(graph, ids, TextTokenizer.SepId);
+                    string segmentIds = TokenSequence.SegmentIds(graph, ids, TextTokenizer.SepId);
                     x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, segments, segmentIds));
                 }
 
-                string keep = SequencePooling.Keep(graph, ids, TextTokenizer.PadId, out string maskBias);
+                string keep = TokenSequence.Keep(graph, ids, TextTokenizer.PadId, out string maskBias);
 
                 foreach (TransformerBlock block in blocks)
                     x = block.ExportOnnx(graph, x, maskBias);
                 x = OnnxLayerExport.LayerNorm(graph, norm, x);                                   // [L, D]
-                string pooled = SequencePooling.Pool(graph, x, keep, Shape.Pooling);
+                string pooled = TokenSequence.Pool(graph, x, keep, Shape.Pooling);
                 return OnnxLayerExport.Linear(graph, head, pooled);                              // [1, classes]
             }
             finally

@@ -72,7 +72,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         {
             using var scope = NewDisposeScope();
             Tensor hidden = Encode(ids);
-            Tensor pooled = SequencePooling.Pool(hidden, ids.ne(Shape.PadId), Shape.Pooling);
+            Tensor pooled = TokenSequence.Pool(hidden, ids.ne(Shape.PadId), Shape.Pooling);
             return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
         }
 
@@ -87,7 +87,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             long batch = ids.shape[0], length = ids.shape[1];
             Tensor x = words.forward(ids)
                        + positions.forward(arange(length, ScalarType.Int64, ids.device))
-                       + tokenTypes.forward(SequencePooling.SegmentIds(ids, Shape.SepId));
+                       + tokenTypes.forward(TokenSequence.SegmentIds(ids, Shape.SepId));
             x = dropout.forward(embeddingNorm.forward(x));
             Tensor keys = ids.ne(Shape.PadId).view(batch, 1, 1, length);
             foreach (BertLayer layer in layers)
@@ -102,18 +102,13 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             eval();
             try
             {
-                string ids = graph.Add("Reshape", "bert_ids", new[] { input, graph.AddInitializer("bert_flat", new long[] { -1 }, 1) }); // [L]
-                string zero = graph.AddInitializer("bert_zero", new long[] { 0 }, 1);
-                string length = graph.Add("Shape", "bert_length", new[] { ids });
-                string positionTable = graph.AddInitializer("bert_pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
-                string positionRows = graph.Add("Slice", "bert_pos", new[] { positionTable, zero, length, zero });
-                string x = OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, words, ids), positionRows);
-                x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, tokenTypes, SequencePooling.SegmentIds(graph, ids, Shape.SepId)));
+                string x = TokenSequence.TokenAndPositionEmbeddings(graph, input, words, positions, out string ids); // [L, D]
+                x = OnnxLayerExport.Add(graph, x, OnnxLayerExport.Embedding(graph, tokenTypes, TokenSequence.SegmentIds(graph, ids, Shape.SepId)));
                 x = OnnxLayerExport.LayerNorm(graph, embeddingNorm, x);
-                string keep = SequencePooling.Keep(graph, ids, Shape.PadId, out string maskBias);
+                string keep = TokenSequence.Keep(graph, ids, Shape.PadId, out string maskBias);
                 foreach (BertLayer layer in layers)
                     x = layer.ExportOnnx(graph, x, maskBias);
-                return OnnxLayerExport.Linear(graph, head, SequencePooling.Pool(graph, x, keep, Shape.Pooling)); // [1, classes]
+                return OnnxLayerExport.Linear(graph, head, TokenSequence.Pool(graph, x, keep, Shape.Pooling)); // [1, classes]
             }
             finally
             {

@@ -1,4 +1,5 @@
 using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
 
@@ -6,9 +7,10 @@ namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
     /// What every text encoder here derives from token ids alone, in TorchSharp for training and in ONNX for scoring, so
-    /// both sides agree: which positions are real tokens, the token types of a sentence pair, and the sentence vector.
+    /// both sides agree: the token + position embeddings, which positions are real tokens, the token types of a sentence
+    /// pair, and the sentence vector.
     /// </summary>
-    internal static class SequencePooling
+    internal static class TokenSequence
     {
         /// <summary>Token types: 0 up to and including the first [SEP], 1 after it (ids [B, L] → int64 [B, L]).</summary>
         public static Tensor SegmentIds(Tensor ids, long sepId)
@@ -24,6 +26,20 @@ namespace Microsoft.ML.MixedPrecision.Text
                 return hidden.select(1, 0);
             Tensor weights = keep.unsqueeze(-1).to(hidden.dtype);
             return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+        }
+
+        /// <summary>
+        /// ONNX, per row: <paramref name="input"/> int64 ids [1, L] → the ids as [L] (out) and their token + position
+        /// embeddings [L, D] (the positions table sliced to the row's length).
+        /// </summary>
+        public static string TokenAndPositionEmbeddings(OnnxGraphBuilder graph, string input, Embedding tokens, Embedding positions, out string ids)
+        {
+            ids = graph.Add("Reshape", "enc_ids", new[] { input, graph.AddInitializer("enc_flat", new long[] { -1 }, 1) });
+            string zero = graph.AddInitializer("enc_zero", new long[] { 0 }, 1);
+            string length = graph.Add("Shape", "enc_length", new[] { ids });
+            string positionTable = graph.AddInitializer("pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
+            string positionRows = graph.Add("Slice", "enc_pos", new[] { positionTable, zero, length, zero });
+            return OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, tokens, ids), positionRows);
         }
 
         /// <summary>ONNX, ids int64 [L] → token types int64 [L] (as <see cref="SegmentIds(Tensor, long)"/>).</summary>
