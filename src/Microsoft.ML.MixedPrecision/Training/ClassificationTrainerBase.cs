@@ -119,6 +119,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             var summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
 
             model.to(torch.CPU);
+            DivergenceGuard.ThrowIfNotFinite(model, steps.ModelDescription);
             byte[] onnx = ExportOnnx(steps, model, classCount);
             var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary);
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");

@@ -69,6 +69,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             double samplesPerSecondSum = 0;
             string observedActivation = null;
             using var counts = new ClassificationCounts(_classCount, _device);
+            var divergence = new DivergenceGuard(_options, _precision.Precision.ToString());
 
             try
             {
@@ -101,6 +102,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                                 }
                                 if (batchIndex == 0)
                                     observedActivation = phase.ActivationProbe?.Invoke();
+                                divergence.Observe(loss, epoch, batchIndex + 1);
                                 _precision.Backward(accumulation > 1 ? loss / accumulation : loss);
                                 counts.Add(loss, logits, target, hostBatch.Labels);
                             }
@@ -213,6 +215,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             try
             {
                 using var counts = new ClassificationCounts(_classCount, _device);
+            var divergence = new DivergenceGuard(_options, _precision.Precision.ToString());
                 using var _ = no_grad();
                 int[] order = Enumerable.Range(0, data.Count).ToArray();
                 using var prefetcher = new BatchPrefetcher<TBatch>(data, order, _options.BatchSize, new Random(0), augment: false);
