@@ -206,12 +206,12 @@ namespace Microsoft.ML.MixedPrecision.Amp
         /// <summary>The number of consecutive clean steps counted towards the next growth.</summary>
         public int GetGrowthTracker() => _growthTracker is null ? 0 : _growthTracker.item<int>();
 
-        /// <summary>The checkpointable state (PyTorch's state_dict). Throws when disabled: there is nothing to save.</summary>
+        /// <summary>The checkpointable state (PyTorch's state_dict); <see cref="GradScalerState.Empty"/> when disabled.</summary>
         public GradScalerState GetState()
         {
             ThrowIfDisposed();
             if (!IsEnabled)
-                throw new InvalidOperationException("A disabled GradScaler has no state to save.");
+                return GradScalerState.Empty;
             return new GradScalerState
             {
                 Scale = GetScale(),
@@ -223,16 +223,27 @@ namespace Microsoft.ML.MixedPrecision.Amp
             };
         }
 
-        /// <summary>Restores a state saved by <see cref="GetState"/> (e.g. when resuming from a checkpoint).</summary>
+        /// <summary>
+        /// Restores a state saved by <see cref="GetState"/> (e.g. when resuming from a checkpoint), after checking every value.
+        /// A disabled scaler ignores it, as PyTorch's does; an enabled one refuses the empty state of a disabled one.
+        /// </summary>
         public void LoadState(GradScalerState state)
         {
             ThrowIfDisposed();
             if (state is null)
                 throw new ArgumentNullException(nameof(state));
             if (!IsEnabled)
-                throw new InvalidOperationException("Cannot load a state into a disabled GradScaler.");
-            if (!(state.Scale > 0) || double.IsInfinity(state.Scale))
-                throw new ArgumentException($"The saved scale {state.Scale} is not a positive finite number.", nameof(state));
+                return;
+            if (!state.Enabled)
+                throw new ArgumentException("The saved GradScaler state is empty: it was saved from a disabled scaler (a bfloat16 or float32 run), " +
+                                            "so it cannot resume this float16 run's loss scaling.", nameof(state));
+            Check(state.Scale > 0 && !double.IsInfinity(state.Scale), $"scale {state.Scale} is not a positive finite number");
+            Check(state.GrowthFactor > 1 && !double.IsInfinity(state.GrowthFactor), $"growth factor {state.GrowthFactor} is not a finite number above 1");
+            Check(state.BackoffFactor > 0 && state.BackoffFactor < 1, $"backoff factor {state.BackoffFactor} is not in (0, 1)");
+            Check(state.GrowthInterval > 0, $"growth interval {state.GrowthInterval} is not positive");
+            Check(state.GrowthTracker >= 0 && state.GrowthTracker < state.GrowthInterval,
+                $"growth tracker {state.GrowthTracker} is not in [0, growth interval {state.GrowthInterval})");
+            Check(state.SkippedSteps >= 0, $"skipped-step count {state.SkippedSteps} is negative");
             GrowthFactor = state.GrowthFactor;
             BackoffFactor = state.BackoffFactor;
             GrowthInterval = state.GrowthInterval;
@@ -241,6 +252,12 @@ namespace Microsoft.ML.MixedPrecision.Amp
             _scale.fill_(state.Scale);
             _growthTracker.fill_(state.GrowthTracker);
             ResetOptimizerStates();
+        }
+
+        private static void Check(bool valid, string what)
+        {
+            if (!valid)
+                throw new ArgumentException($"The saved GradScaler state is invalid: its {what}.", "state");
         }
 
         public void Dispose()

@@ -241,6 +241,40 @@ namespace Microsoft.ML.MixedPrecision.Tests.Amp
         }
 
         [TestMethod]
+        public void Disabled_scaler_saves_an_empty_state_that_round_trips_and_an_enabled_scaler_refuses()
+        {
+            using var disabled = new GradScaler(enabled: false);
+            var json = System.Text.Json.JsonSerializer.Serialize(disabled.GetState());
+            var state = System.Text.Json.JsonSerializer.Deserialize<GradScalerState>(json);
+            state.Enabled.Should().BeFalse("a disabled scaler's state is empty, like PyTorch's {}");
+            using var otherDisabled = new GradScaler(enabled: false);
+            otherDisabled.LoadState(state); // ignored, as PyTorch's disabled scaler does
+            using var enabled = new GradScaler();
+            Action load = () => enabled.LoadState(state);
+            load.Should().Throw<ArgumentException>().WithMessage("*empty*disabled scaler*");
+        }
+
+        [TestMethod]
+        public void Loading_a_damaged_state_names_the_bad_value_and_changes_nothing()
+        {
+            using var scaler = new GradScaler(initScale: 128);
+            var good = scaler.GetState();
+            foreach (var (bad, what) in new (Action<GradScalerState>, string)[]
+                     {
+                         (s => s.Scale = double.NaN, "scale"), (s => s.Scale = -1, "scale"), (s => s.GrowthFactor = 0.5, "growth factor"),
+                         (s => s.BackoffFactor = 1.5, "backoff factor"), (s => s.GrowthInterval = 0, "growth interval"),
+                         (s => s.GrowthTracker = 5000, "growth tracker"), (s => s.SkippedSteps = -3, "skipped-step count"),
+                     })
+            {
+                var damaged = System.Text.Json.JsonSerializer.Deserialize<GradScalerState>(System.Text.Json.JsonSerializer.Serialize(good));
+                bad(damaged);
+                Action load = () => scaler.LoadState(damaged);
+                load.Should().Throw<ArgumentException>().WithMessage($"*invalid*{what}*");
+                scaler.GetScale().Should().Be(128, "a refused state leaves the scaler as it was");
+            }
+        }
+
+        [TestMethod]
         public void Disabled_scaler_is_a_pass_through()
         {
             using var scaler = new GradScaler(enabled: false);
