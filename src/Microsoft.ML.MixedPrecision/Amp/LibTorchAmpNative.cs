@@ -43,7 +43,11 @@ namespace Microsoft.ML.MixedPrecision.Amp
         }
 
         private static readonly object Gate = new object();
-        private static bool _loaded;
+        // volatile: the double-checked load below publishes the function pointers before the flag.
+        private static volatile bool _loaded;
+
+        // Gradient lists up to this length are passed from the stack; longer ones from the heap (no stack overflow).
+        private const int MaxStackGradients = 256;
 
         private static delegate* unmanaged<sbyte, byte> _isAutocastEnabled;
         private static delegate* unmanaged<sbyte, byte, void> _setAutocastEnabled;
@@ -66,7 +70,13 @@ namespace Microsoft.ML.MixedPrecision.Amp
         internal static bool IsAutocastEnabled(DeviceType device) { EnsureLoaded(); return _isAutocastEnabled((sbyte)device) != 0; }
         internal static void SetAutocastEnabled(DeviceType device, bool enabled) { EnsureLoaded(); _setAutocastEnabled((sbyte)device, enabled ? (byte)1 : (byte)0); }
         internal static ScalarType GetAutocastDtype(DeviceType device) { EnsureLoaded(); return (ScalarType)_getAutocastDtype((sbyte)device); }
-        internal static void SetAutocastDtype(DeviceType device, ScalarType dtype) { EnsureLoaded(); _setAutocastDtype((sbyte)device, (sbyte)dtype); }
+        internal static void SetAutocastDtype(DeviceType device, ScalarType dtype)
+        {
+            if (dtype != ScalarType.BFloat16 && dtype != ScalarType.Float16)
+                throw new ArgumentException($"Autocast runs in bfloat16 or float16, not {dtype}.", nameof(dtype));
+            EnsureLoaded();
+            _setAutocastDtype((sbyte)device, (sbyte)dtype);
+        }
         internal static int IncrementNesting() { EnsureLoaded(); return _incrementNesting(); }
         internal static int DecrementNesting() { EnsureLoaded(); return _decrementNesting(); }
         internal static void ClearCache() { EnsureLoaded(); _clearCache(); }
@@ -79,14 +89,34 @@ namespace Microsoft.ML.MixedPrecision.Amp
         /// </summary>
         internal static void NonFiniteCheckAndUnscale(torch.Tensor[] grads, torch.Tensor foundInf, torch.Tensor invScale)
         {
+            // libtorch TORCH_CHECKs these; a C++ exception unwinding through this P/Invoke frame would abort the process.
+            if (grads is null || grads.Length == 0)
+                throw new ArgumentException("At least one gradient is needed.", nameof(grads));
+            CheckScalar(foundInf, nameof(foundInf), ScalarType.Float32);
+            CheckScalar(invScale, nameof(invScale), ScalarType.Float32);
+            var device = foundInf.device;
+            if (!SameDevice(invScale, foundInf))
+                throw new ArgumentException($"invScale is on {invScale.device}, foundInf on {device}: they must share a device.", nameof(invScale));
+            var dtype = CheckDefined(grads[0], "grads[0]").dtype;
+            for (int i = 0; i < grads.Length; i++)
+            {
+                var grad = CheckDefined(grads[i], $"grads[{i}]");
+                if (!SameDevice(grad, foundInf) || grad.dtype != dtype || !grad.is_floating_point())
+                    throw new ArgumentException($"grads[{i}] is {grad.dtype} on {grad.device}; every gradient must be the same floating dtype ({dtype}) " +
+                                                $"on foundInf's device ({device}).", nameof(grads));
+            }
             EnsureLoaded();
             // at::Tensor is one TensorImpl pointer: copy those pointers (no ownership taken; the tensors stay alive) into
             // a contiguous array that the ArrayRef can point at.
-            var impls = stackalloc IntPtr[grads.Length];
+            IntPtr[] heap = grads.Length > MaxStackGradients ? new IntPtr[grads.Length] : null;
+            Span<IntPtr> impls = heap ?? stackalloc IntPtr[grads.Length];
             for (int i = 0; i < grads.Length; i++)
                 impls[i] = *(IntPtr*)grads[i].Handle;
-            var array = new TensorArrayRef { Data = (IntPtr)impls, Length = (UIntPtr)(uint)grads.Length };
-            _nonFiniteCheckAndUnscale(array, foundInf.Handle, invScale.Handle);
+            fixed (IntPtr* data = impls)
+            {
+                var array = new TensorArrayRef { Data = (IntPtr)data, Length = (UIntPtr)(uint)grads.Length };
+                _nonFiniteCheckAndUnscale(array, foundInf.Handle, invScale.Handle);
+            }
             GC.KeepAlive(grads);
             GC.KeepAlive(foundInf);
             GC.KeepAlive(invScale);
@@ -96,11 +126,36 @@ namespace Microsoft.ML.MixedPrecision.Amp
         internal static void UpdateScale(torch.Tensor scale, torch.Tensor growthTracker, torch.Tensor foundInf,
             double growthFactor, double backoffFactor, long growthInterval)
         {
+            CheckScalar(scale, nameof(scale), ScalarType.Float32);
+            CheckScalar(growthTracker, nameof(growthTracker), ScalarType.Int32);
+            CheckScalar(foundInf, nameof(foundInf), ScalarType.Float32);
+            if (!SameDevice(growthTracker, scale) || !SameDevice(foundInf, scale))
+                throw new ArgumentException($"scale ({scale.device}), growthTracker ({growthTracker.device}) and foundInf ({foundInf.device}) must share a device.");
+            if (growthInterval <= 0)
+                throw new ArgumentOutOfRangeException(nameof(growthInterval), growthInterval, "The growth interval must be positive.");
             EnsureLoaded();
             _updateScale(scale.Handle, growthTracker.Handle, foundInf.Handle, growthFactor, backoffFactor, growthInterval);
             GC.KeepAlive(scale);
             GC.KeepAlive(growthTracker);
             GC.KeepAlive(foundInf);
+        }
+
+        private static bool SameDevice(torch.Tensor a, torch.Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;
+
+        /// <summary>A live (not disposed) tensor.</summary>
+        private static torch.Tensor CheckDefined(torch.Tensor tensor, string name)
+        {
+            if (tensor is null || tensor.IsInvalid)
+                throw new ArgumentException($"{name} is null or disposed.", name);
+            return tensor;
+        }
+
+        /// <summary>A live one-element tensor of <paramref name="dtype"/>, as libtorch's AMP kernels require.</summary>
+        private static void CheckScalar(torch.Tensor tensor, string name, ScalarType dtype)
+        {
+            CheckDefined(tensor, name);
+            if (tensor.dtype != dtype || tensor.numel() != 1)
+                throw new ArgumentException($"{name} must be a one-element {dtype} tensor, but it is {tensor.dtype} with {tensor.numel()} elements.", name);
         }
 
         private static void EnsureLoaded()
