@@ -103,7 +103,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                                 if (batchIndex == 0)
                                     observedActivation = phase.ActivationProbe?.Invoke();
                                 divergence.Observe(loss, epoch, batchIndex + 1);
-                                _precision.Backward(accumulation > 1 ? loss / accumulation : loss);
+                                int groupSize = GradientAccumulation.GroupSize(batchIndex, prefetcher.BatchCount, accumulation);
+                                _precision.Backward(groupSize > 1 ? loss / groupSize : loss);
                                 counts.Add(loss, logits, target, hostBatch.Labels);
                             }
                             batchIndex++;
