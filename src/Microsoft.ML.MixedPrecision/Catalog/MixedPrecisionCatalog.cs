@@ -52,9 +52,11 @@ namespace Microsoft.ML
         }
 
         /// <summary>
-        /// A Transformer encoder text classifier trained from scratch on TorchSharp (float32; add <c>.WithMixedPrecision()</c>
-        /// for bf16/fp16), the shape of Microsoft.ML.TorchSharp's TextClassification. The sentence columns hold text
-        /// (set <paramref name="sentence2ColumnName"/> for sentence-pair tasks); the label is a key. The fitted model
+        /// A text classifier trained on TorchSharp (float32; add <c>.WithMixedPrecision()</c> for bf16/fp16), the shape of
+        /// Microsoft.ML.TorchSharp's TextClassification: by default the pretrained all-MiniLM-L6-v2 encoder fine-tuned
+        /// (<see cref="TextClassificationTrainer.Options.Encoder"/>). The sentence columns hold text (set
+        /// <paramref name="sentence2ColumnName"/> for sentence-pair tasks); the label is a key. <paramref name="maxEpochs"/>
+        /// null leaves the epochs to the trainer (3 for the pretrained encoder, 10 from scratch). The fitted model
         /// tokenizes inside its ONNX graph and loads with stock ML.NET packages only.
         /// </summary>
         public static TextClassificationTrainer TextClassification(
@@ -65,7 +67,7 @@ namespace Microsoft.ML
             string sentence1ColumnName = "Sentence1",
             string sentence2ColumnName = null,
             int batchSize = 32,
-            int maxEpochs = 10,
+            int? maxEpochs = null,
             IDataView validationSet = null)
         {
             return catalog.TextClassification(new TextClassificationTrainer.Options
@@ -81,7 +83,7 @@ namespace Microsoft.ML
             });
         }
 
-        /// <summary>A Transformer encoder text classifier with all options.</summary>
+        /// <summary>A text classifier (pretrained MiniLM fine-tuned, or an encoder from scratch) with all options.</summary>
         public static TextClassificationTrainer TextClassification(
             this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
             TextClassificationTrainer.Options options)
