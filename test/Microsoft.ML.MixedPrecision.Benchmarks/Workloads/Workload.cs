@@ -99,6 +99,22 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             }
         }
 
+        /// <summary>
+        /// Drops the first <paramref name="count"/> prebuilt batches: those the estimator's clock leaves out as warm-up, so
+        /// that a bare segment of <see cref="Batches"/>.Count steps times exactly the batches the estimator times (which
+        /// matters when batches differ in length, as bucketed text batches do).
+        /// </summary>
+        protected void DropFirstBatches(int count)
+        {
+            int n = Math.Min(count, Math.Max(0, _batches.Count - 1));
+            foreach (var (input, target) in _batches.Take(n))
+            {
+                input.Dispose();
+                target.Dispose();
+            }
+            _batches.RemoveRange(0, n);
+        }
+
         /// <summary>Fits <paramref name="pipeline"/> (one epoch timed by <paramref name="clock"/>) and saves the model.</summary>
         protected EstimatorRun FitAndSave(MLContext mlContext, IEstimator<ITransformer> pipeline, IDataView train, int examples,
             SteadyStateClock clock, string modelPath)
