@@ -95,22 +95,11 @@ namespace DebianText
                     _ => throw new ArgumentException($"'{mode}' is not a mode of our trainer"),
                 },
             };
-            foreach (var (name, value) in Settings.OptionOverrides)
-                SetOption(options, name, value);
+            ComparisonCommandLine.Apply(options, Settings.OptionOverrides);
             return options;
         }
 
-        /// <summary>Sets one option from text (numbers, booleans, enums, strings) by reflection.</summary>
-        private static void SetOption(TextClassificationTrainer.Options options, string name, string value)
-        {
-            var property = typeof(TextClassificationTrainer.Options).GetProperty(name)
-                ?? throw new ArgumentException($"--option: the trainer has no option '{name}'");
-            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-            object parsed = type.IsEnum ? Enum.Parse(type, value, ignoreCase: true) : Convert.ChangeType(value, type, CultureInfo.InvariantCulture);
-            property.SetValue(options, parsed);
-        }
-
-        private static string OverridesText => string.Concat(Settings.OptionOverrides.Select(o => $", {o.Name}={o.Value}"));
+        private static string OverridesText => ComparisonCommandLine.Describe(Settings.OptionOverrides);
 
         /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all of ours but minilm-fp32.</summary>
         public static bool OurMixedPrecision(string mode) => mode != "minilm-fp32";
@@ -208,15 +197,7 @@ namespace DebianText
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
         /// <summary>samples/DebianText (found from the build output), or the current folder when run from elsewhere.</summary>
-        public static string SampleFolder { get; } = FindSampleFolder();
-
-        private static string FindSampleFolder()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "DebianText.csproj")))
-                    return dir.FullName;
-            return Directory.GetCurrentDirectory();
-        }
+        public static string SampleFolder { get; } = ComparisonCommandLine.SampleFolder("DebianText.csproj");
 
         public static Settings Parse(string[] args)
         {
@@ -226,8 +207,8 @@ namespace DebianText
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
                 switch (args[i])
                 {
-                    case "--set": Choose(s.Sets, Next(), DebianTextSets.Names, "set"); break;
-                    case "--mode": Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
+                    case "--set": ComparisonCommandLine.Choose(s.Sets, Next(), DebianTextSets.Names, "set"); break;
+                    case "--mode": ComparisonCommandLine.Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--train-per-class":
                         int perClass = int.Parse(Next(), CultureInfo.InvariantCulture);
@@ -236,28 +217,11 @@ namespace DebianText
                     case "--threads": s.Threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
                     case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
-                    case "--option":
-                        string[] pair = Next().Split('=', 2);
-                        OptionOverrides.Add((pair[0], pair.Length > 1 ? pair[1] : throw new ArgumentException("--option takes Name=Value")));
-                        break;
+                    case "--option": OptionOverrides.Add(ComparisonCommandLine.ParseOption(Next())); break;
                     default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --threads, --data, --output, --option Name=Value)");
                 }
             }
             return s;
-        }
-
-        private static void Choose(List<string> chosen, string value, string[] known, string what)
-        {
-            chosen.Clear();
-            foreach (string v in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (v == "all")
-                    chosen.AddRange(known);
-                else if (known.Contains(v))
-                    chosen.Add(v);
-                else
-                    throw new ArgumentException($"unknown {what} '{v}' ({string.Join(", ", known)}, all)");
-            }
         }
     }
 }

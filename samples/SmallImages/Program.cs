@@ -109,18 +109,11 @@ namespace SmallImages
         /// <summary>Applies the --option Name=Value overrides (numbers, booleans, enums) to <paramref name="options"/>.</summary>
         private static ImageClassificationTrainer.Options WithOverrides(ImageClassificationTrainer.Options options)
         {
-            foreach (var (name, value) in Settings.OptionOverrides)
-            {
-                var property = typeof(ImageClassificationTrainer.Options).GetProperty(name)
-                    ?? throw new ArgumentException($"--option: the trainer has no option '{name}'");
-                var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
-                object parsed = type.IsEnum ? Enum.Parse(type, value, ignoreCase: true) : Convert.ChangeType(value, type, CultureInfo.InvariantCulture);
-                property.SetValue(options, parsed);
-            }
+            ComparisonCommandLine.Apply(options, Settings.OptionOverrides);
             return options;
         }
 
-        private static string OverridesText => string.Concat(Settings.OptionOverrides.Select(o => $", {o.Name}={o.Value}"));
+        private static string OverridesText => ComparisonCommandLine.Describe(Settings.OptionOverrides);
 
         /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all but finetune-fp32.</summary>
         public static bool OurMixedPrecision(string mode) => mode != "finetune-fp32";
@@ -201,15 +194,7 @@ namespace SmallImages
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
         /// <summary>samples/SmallImages (found from the build output), or the current folder when run from elsewhere.</summary>
-        public static string SampleFolder { get; } = FindSampleFolder();
-
-        private static string FindSampleFolder()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "SmallImages.csproj")))
-                    return dir.FullName;
-            return Directory.GetCurrentDirectory();
-        }
+        public static string SampleFolder { get; } = ComparisonCommandLine.SampleFolder("SmallImages.csproj");
 
         public static Settings Parse(string[] args)
         {
@@ -219,33 +204,16 @@ namespace SmallImages
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
                 switch (args[i])
                 {
-                    case "--set": Choose(s.Sets, Next(), ImageSets.Names, "set"); break;
-                    case "--mode": Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
+                    case "--set": ComparisonCommandLine.Choose(s.Sets, Next(), ImageSets.Names, "set"); break;
+                    case "--mode": ComparisonCommandLine.Choose(s.Modes, Next(), Comparison.Modes, "mode"); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
                     case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
-                    case "--option":
-                        string[] pair = Next().Split('=', 2);
-                        OptionOverrides.Add((pair[0], pair.Length > 1 ? pair[1] : throw new ArgumentException("--option takes Name=Value")));
-                        break;
+                    case "--option": OptionOverrides.Add(ComparisonCommandLine.ParseOption(Next())); break;
                     default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --data, --output, --option Name=Value)");
                 }
             }
             return s;
-        }
-
-        private static void Choose(List<string> chosen, string value, string[] known, string what)
-        {
-            chosen.Clear();
-            foreach (string v in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                if (v == "all")
-                    chosen.AddRange(known);
-                else if (known.Contains(v))
-                    chosen.Add(v);
-                else
-                    throw new ArgumentException($"unknown {what} '{v}' ({string.Join(", ", known)}, all)");
-            }
         }
     }
 }
