@@ -2,8 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Runtime.InteropServices;
 using Google.Protobuf;
+using Microsoft.ML.MixedPrecision.Onnx;
 using Microsoft.ML.MixedPrecision.Onnx.Proto;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -136,7 +136,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
                 long[] expected = transpose ? Enumerable.Reverse(target.shape).ToArray() : target.shape;
                 if (!source.Dims.SequenceEqual(expected))
                     throw Mismatch($"{name} has shape [{string.Join(", ", source.Dims)}], expected [{string.Join(", ", expected)}]");
-                float[] values = source.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(source.RawData.Span).ToArray() : source.FloatData.ToArray();
+                float[] values = OnnxTensorData.Floats(source);
                 if (values.Length != target.numel())
                     throw Mismatch($"{name} holds {values.Length} values, expected {target.numel()}");
                 Tensor value = tensor(values, expected);

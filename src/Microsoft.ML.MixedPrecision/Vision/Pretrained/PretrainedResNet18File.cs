@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -28,15 +27,6 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
 
         /// <summary>The places looked at, in order.</summary>
         public static IEnumerable<string> Candidates()
-        {
-            yield return Path.Combine(new[] { AppContext.BaseDirectory }.Concat(RelativePath).ToArray());
-            string assemblyDirectory = Path.GetDirectoryName(typeof(PretrainedResNet18File).Assembly.Location);
-            if (!string.IsNullOrEmpty(assemblyDirectory))
-                yield return Path.Combine(new[] { assemblyDirectory }.Concat(RelativePath).ToArray());
-            string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
-            if (string.IsNullOrEmpty(packages))
-                packages = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            yield return Path.Combine(new[] { packages, PackageId.ToLowerInvariant(), PackageVersion, "tools" }.Concat(RelativePath).ToArray());
-        }
+            => PackagedFile.Candidates(Path.Combine(RelativePath), PackageId, PackageVersion, Path.Combine(new[] { "tools" }.Concat(RelativePath).ToArray()));
     }
 }
