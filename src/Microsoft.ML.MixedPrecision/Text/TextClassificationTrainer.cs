@@ -67,9 +67,9 @@ namespace Microsoft.ML.MixedPrecision.Text
                 log.Warning($"Encoder Auto: training a Transformer from scratch, because the pretrained MiniLM was not found (looked for {lookedAt}). {MiniLmPackage.Fix}");
                 return new TextFitSteps(this, log);
             }
-            if (o.MaxSequenceLength > BertShape.MiniLmL6(2).MaxPositions)
+            if (o.MaxSequenceLength > BertShape.MiniLmL6MaxPositions)
                 throw new ArgumentOutOfRangeException(nameof(Options.MaxSequenceLength),
-                    $"Option MaxSequenceLength: the pretrained encoder takes at most {BertShape.MiniLmL6(2).MaxPositions} tokens (was {o.MaxSequenceLength}); " +
+                    $"Option MaxSequenceLength: the pretrained encoder takes at most {BertShape.MiniLmL6MaxPositions} tokens (was {o.MaxSequenceLength}); " +
                     "lower it, or set Encoder = FromScratch.");
             var package = MiniLmPackage.Read(path);
             log.Info($"Encoder {o.Encoder}: fine-tuning all-MiniLM-L6-v2 (pretrained on English, uncased WordPiece) from '{path}'; " +

@@ -22,6 +22,9 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public long PadId { get; init; }
         public long SepId { get; init; }
 
+        /// <summary>Positions all-MiniLM-L6-v2 has embeddings for: the longest sequence it reads.</summary>
+        public const int MiniLmL6MaxPositions = 512;
+
         /// <summary>all-MiniLM-L6-v2: 6 post-LN layers of width 384, 12 heads, FFN 1536, 512 positions, bert-base-uncased's vocabulary.</summary>
         public static BertShape MiniLmL6(int classes) => new BertShape
         {
@@ -30,7 +33,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             Heads = 12,
             Layers = 6,
             FeedForward = 1536,
-            MaxPositions = 512,
+            MaxPositions = MiniLmL6MaxPositions,
             Classes = classes,
             PadId = 0,
             SepId = 102,
