@@ -102,12 +102,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 MetricsEveryBatches = clock.ReportEvery,
                 MetricsCallback = clock.OnMetrics,
             };
-            var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(options);
-            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
-            var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
-                .Append(classifier)
-                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-            return FitAndSave(mlContext, pipeline, train, quotes.Count, clock, modelPath);
+            return FitAndSaveTextPipeline(mlContext, options, amp, train, quotes.Count, clock, modelPath);
         }
 
         public override ScoringRun Score(string modelPath, BenchSettings settings)

@@ -149,6 +149,21 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             return FitAndSave(mlContext, pipeline, train, examples, clock, modelPath);
         }
 
+        /// <summary>
+        /// The text pipeline (MapValueToKey → our TextClassification [.WithMixedPrecision()] → MapKeyToValue) over a Text
+        /// column, fitted and saved as <see cref="FitAndSave"/> does.
+        /// </summary>
+        protected EstimatorRun FitAndSaveTextPipeline(MLContext mlContext, Text.TextClassificationTrainer.Options options, bool amp,
+            IDataView train, int examples, SteadyStateClock clock, string modelPath)
+        {
+            var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(options);
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
+                .Append(classifier)
+                .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
+            return FitAndSave(mlContext, pipeline, train, examples, clock, modelPath);
+        }
+
         public void Dispose()
         {
             foreach (var (input, target) in _batches)
