@@ -69,7 +69,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>
         /// The one Fit of every trainer: checks the columns, reads and splits the examples, seeds, builds the network,
         /// exports it once untrained (an unsupported layer fails in seconds, not after training), trains in the chosen
-        /// precision, exports the FP32 network with its classification head and wraps it in the stock scoring chain.
+        /// precision (keeping freed native memory for reuse meanwhile, <see cref="NativeHeap"/>), exports the FP32 network with its classification head and wraps it in the stock scoring chain.
         /// </summary>
         private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions mixedPrecision,
             Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps)
@@ -116,7 +116,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             using var precision = mixedPrecision == null
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
-            var summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
+            TrainingSummary summary;
+            using (NativeHeap.RetainFreedMemory())
+                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
 
             model.to(torch.CPU);
             DivergenceGuard.ThrowIfNotFinite(model, steps.ModelDescription);
