@@ -12,7 +12,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
     /// <summary>
     /// The same network trained without ML.NET: batches prebuilt as tensors, one DisposeScope per step, forward + loss in
-    /// a bf16 autocast region (AMP) or in float32, backward, gradient clipping, AdamW. The trainers' algorithm, minus
+    /// a bf16 autocast region (AMP) or in float32, backward, gradient clipping, AdamW, freed native memory kept for reuse
+    /// (<see cref="NativeHeap"/>). The trainers' algorithm, minus
     /// the pipeline (data gathering, augmentation, metrics), so estimator / bare shows what the pipeline costs.
     /// Optional parameter groups give AdamW the trainer's per-group learning rates and weight decay (a pretrained
     /// backbone's lower rate, no decay on BatchNorm and biases), as TrainingLoop builds them.
@@ -61,6 +62,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         /// <summary>Runs <paramref name="steps"/> steps and returns their wall-clock seconds.</summary>
         public double Run(int steps, Action afterForward = null)
         {
+            using var heap = NativeHeap.RetainFreedMemory(); // as the trainers' Fit does
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < steps; i++)
                 Step(afterForward);
