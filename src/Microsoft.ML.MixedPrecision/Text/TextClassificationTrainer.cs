@@ -202,6 +202,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 ReadOnlyMemory<char> first = default, second = default;
                 while (cursor.MoveNext())
                 {
+                    log.ThrowIfCanceled(o.CancellationToken);
                     labelGetter(ref key);
                     if (key == 0)
                     {
@@ -259,6 +260,8 @@ namespace Microsoft.ML.MixedPrecision.Text
             long tokens = 0, unknown = 0;
             for (int i = 0; i < rows.Count; i++)
             {
+                if (i % 256 == 0)
+                    log.ThrowIfCanceled(TrainerOptions.CancellationToken);
                 string second = Pairs ? rows.Second[i] : null;
                 sequences[i] = encode(rows.First[i], second);
                 if (sequences[i].Length == maxLength)

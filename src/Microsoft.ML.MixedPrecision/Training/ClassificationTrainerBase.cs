@@ -91,6 +91,10 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
 
             int seed = o.Seed ?? log.NewSeed();
+            // Cancellation (the option's token or MLContext's own) is checked per row while reading, per batch while training
+            // and validating, and between the phases here, so a fit ends within one step of it at any point.
+            void ThrowIfCanceled() => log.ThrowIfCanceled(o.CancellationToken);
+            ThrowIfCanceled();
             using var steps = createSteps(log);
             var all = steps.Read(input, "training data");
             TExamples train, validation;
@@ -111,11 +115,14 @@ namespace Microsoft.ML.MixedPrecision.Training
                     (train.Count < all.Count ? $" (after holding out ValidationSetFraction {o.ValidationSetFraction})" : "") +
                     "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
 
+            ThrowIfCanceled();
             torch.manual_seed(seed);
             using var model = steps.CreateModel(train, classCount);
             if (o.InitialWeightsPath != null)
                 LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
+            ThrowIfCanceled();
             ExportOnnx(steps, model, classCount);
+            ThrowIfCanceled();
 
             var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
             using var precision = mixedPrecision == null
@@ -123,9 +130,11 @@ namespace Microsoft.ML.MixedPrecision.Training
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
             var summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
 
+            ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model
             model.to(torch.CPU);
             DivergenceGuard.ThrowIfNotFinite(model, steps.ModelDescription);
             byte[] onnx = ExportOnnx(steps, model, classCount);
+            ThrowIfCanceled();
             var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary.WithSkippedRows(log.Skipped));
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             return transformer;

@@ -69,6 +69,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 uint key = 0;
                 while (cursor.MoveNext())
                 {
+                    Log.ThrowIfCanceled(o.CancellationToken);
                     rowsRead++;
                     labelGetter(ref key);
                     if (key == 0)
@@ -121,6 +122,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 uint key = 0;
                 while (cursor.MoveNext())
                 {
+                    Log.ThrowIfCanceled(o.CancellationToken);
                     rowsRead++;
                     labelGetter(ref key);
                     if (key == 0)
