@@ -24,6 +24,25 @@ done
 
 log() { echo "[prereqs] $*"; }
 
+# Prints what an apt-get install would change, from apt's own simulation (apt-get -s: nothing is changed), one line per
+# package with its versions, then apt's count line. Reads the simulation on stdin.
+summarize_apt_simulation() {
+  awk '
+    $1 == "Inst" && $3 ~ /^\[/ { old = $3; gsub(/[][]/, "", old); new = $4; gsub(/[(]/, "", new); printf "[prereqs]   upgrade %s %s -> %s\n", $2, old, new; next }
+    $1 == "Inst" { new = $3; gsub(/[(]/, "", new); printf "[prereqs]   install %s %s\n", $2, new; next }
+    $1 == "Remv" { old = $3; gsub(/[][]/, "", old); printf "[prereqs]   REMOVE  %s %s\n", $2, old; next }
+    / upgraded, .* newly installed, / { summary = $0 }
+    END { if (summary != "") printf "[prereqs]   (%s)\n", summary }
+  '
+}
+
+# Runs "apt-get install ARGS..." after printing what it will change.
+apt_install_showing_changes() {
+  log "apt-get install $*: these system packages change (apt-get --simulate):"
+  DEBIAN_FRONTEND=noninteractive apt-get -s install "$@" | summarize_apt_simulation
+  DEBIAN_FRONTEND=noninteractive apt-get -y -qq install "$@" >/dev/null
+}
+
 libstdcxx_path() {
   local p
   for p in /lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
@@ -73,9 +92,13 @@ SRC
   DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -qq update
   # Say exactly what changes before changing it: the new libstdc++6 pulls trixie's libc6, GCC runtime libraries and
   # base-files, after which /etc/os-release reports Debian 13.
-  log "this changes the following system packages (apt-get --simulate):"
-  DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -s -t trixie install libstdc++6 \
-    | awk '$1 == "Inst" || $1 == "Remv" { print "[prereqs]   " $0 }'
+  local plan
+  plan=$(DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -s -t trixie install libstdc++6)
+  log "WARNING: this upgrades system packages of this Debian 12 machine to Debian 13's (apt-get --simulate):"
+  summarize_apt_simulation <<<"$plan"
+  if grep -q '^Inst base-files ' <<<"$plan"; then
+    log "  base-files is among them: /etc/os-release will report Debian 13 (trixie) afterwards."
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get "${opts[@]}" -y -qq -t trixie install libstdc++6 >/dev/null
   rm -rf "$tmp"
 }
@@ -104,7 +127,7 @@ if [[ $want_datasets -eq 1 ]]; then
   elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing dataset-fashion-mnist"
     DEBIAN_FRONTEND=noninteractive apt-get -qq update
-    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install dataset-fashion-mnist >/dev/null
+    apt_install_showing_changes dataset-fashion-mnist
   else
     log "the sample needs Debian's dataset-fashion-mnist: run 'apt-get install dataset-fashion-mnist' as root"
     exit 1
@@ -122,7 +145,7 @@ if [[ $want_text_datasets -eq 1 ]]; then
   elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get -qq update
-    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install "${missing[@]}" >/dev/null
+    apt_install_showing_changes "${missing[@]}"
   else
     log "the text sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
     exit 1
@@ -140,7 +163,7 @@ if [[ $want_image_datasets -eq 1 ]]; then
   elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]} (tuxpaint-stamps-default is a 160 MB download)"
     DEBIAN_FRONTEND=noninteractive apt-get -qq update
-    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
+    apt_install_showing_changes --no-install-recommends "${missing[@]}"
   else
     log "the small-image sample needs Debian's ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
     exit 1

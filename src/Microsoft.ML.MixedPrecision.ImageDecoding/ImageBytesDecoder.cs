@@ -3,6 +3,7 @@ using System.IO;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
+using SkiaSharp;
 
 namespace Microsoft.ML.MixedPrecision.ImageDecoding
 {
@@ -53,6 +54,13 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
             return mlContext.Transforms.CustomMapping<EncodedImageRow, DecodedImageRow>(Decode, ContractName);
         }
 
+        /// <summary>
+        /// Images with more pixels than this are refused before any pixel is decoded (Pillow's decompression-bomb limit,
+        /// 2 × 89,478,485): a few bytes of PNG or JPEG header can claim 100,000 × 100,000 pixels, whose decode would take
+        /// 40 GB and end the process instead of raising an exception.
+        /// </summary>
+        public const long MaxPixels = 178_956_970;
+
         /// <summary>The mapping. A static method of this assembly, so ML.NET records this assembly's name in the .zip.</summary>
         public static void Decode(EncodedImageRow input, DecodedImageRow output)
         {
@@ -62,16 +70,54 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
             output.Image = null;
 
             byte[] bytes = input.Bytes;
-            if (bytes == null || bytes.Length == 0)
-                throw new InvalidOperationException(Describe(row, bytes) + "the value is empty.");
+            string problem = Problem(bytes);
+            if (problem != null)
+                throw WithReason(bytes == null || bytes.Length == 0
+                    ? new InvalidOperationException(Describe(row, bytes) + problem + ".")
+                    : new InvalidDataException(Describe(row, bytes) + problem + "."), problem);
             try
             {
                 output.Image = MLImage.CreateFromStream(new MemoryStream(bytes, writable: false));
             }
             catch (Exception e) when (e is ArgumentException || e is InvalidOperationException || e is NotSupportedException)
             {
-                throw new InvalidDataException(Describe(row, bytes) + "the bytes are not an image format SkiaSharp can decode (" + e.Message + ").", e);
+                string reason = "the bytes are not an image format SkiaSharp can decode (" + e.Message + ")";
+                throw WithReason(new InvalidDataException(Describe(row, bytes) + reason + ".", e), reason);
             }
+        }
+
+        /// <summary>
+        /// Key of <see cref="Exception.Data"/> under which a decoding failure carries its short reason (without the row
+        /// description), for callers that report many rows at once.
+        /// </summary>
+        public const string ReasonDataKey = "MixedPrecision.DecodeFailure";
+
+        private static Exception WithReason(Exception e, string reason)
+        {
+            e.Data[ReasonDataKey] = reason;
+            return e;
+        }
+
+        /// <summary>
+        /// What makes <paramref name="bytes"/> undecodable as far as the header tells (no pixel is decoded): empty, not a
+        /// format SkiaSharp knows, or more than <see cref="MaxPixels"/> pixels. Null when the header is fine.
+        /// </summary>
+        public static string Problem(byte[] bytes)
+        {
+            if (bytes == null || bytes.Length == 0)
+                return "the value is empty (0 bytes)";
+            using var data = SKData.CreateCopy(bytes);
+            using var codec = SKCodec.Create(data);
+            if (codec == null)
+            {
+                string head = BitConverter.ToString(bytes, 0, Math.Min(8, bytes.Length));
+                return $"the bytes are not an image format SkiaSharp can decode ({bytes.Length} bytes, starting {head})";
+            }
+            long pixels = (long)codec.Info.Width * codec.Info.Height;
+            return pixels > MaxPixels
+                ? $"the image declares {codec.Info.Width:N0} × {codec.Info.Height:N0} = {pixels:N0} pixels, more than the {MaxPixels:N0} this decoder " +
+                  "accepts (a decompression bomb or a damaged header; downscale the image)"
+                : null;
         }
 
         private static string Describe(long row, byte[] bytes)

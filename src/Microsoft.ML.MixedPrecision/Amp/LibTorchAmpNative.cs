@@ -167,6 +167,7 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 if (_loaded)
                     return;
                 TorchRuntime.EnsureAvailable();
+                LibTorchAbi.EnsureTested(); // the C++ ABI relied on below is libtorch 2.10's
                 IntPtr lib = LoadTorchCpu();
                 _isAutocastEnabled = (delegate* unmanaged<sbyte, byte>)Require(lib, IsAutocastEnabledName);
                 _setAutocastEnabled = (delegate* unmanaged<sbyte, byte, void>)Require(lib, SetAutocastEnabledName);

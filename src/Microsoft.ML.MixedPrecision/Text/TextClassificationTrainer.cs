@@ -93,10 +93,12 @@ namespace Microsoft.ML.MixedPrecision.Text
             foreach (var (name, option) in TextColumns())
             {
                 var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(option,
-                    $"Text column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+                    $"Text column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
+                    $"Set {option} to the text column.");
                 if (!(column.Type is TextDataViewType))
                     throw new ArgumentOutOfRangeException(option,
-                        $"Column '{name}' ({option}) must hold text (a scalar String column), but its type is {column.Type}.");
+                        $"Column '{name}' ({option}) of the {where} must hold text (a scalar String column, one text per row), but its type is {column.Type}: " +
+                        $"set {option} to a text column.");
             }
         }
 
@@ -200,6 +202,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 ReadOnlyMemory<char> first = default, second = default;
                 while (cursor.MoveNext())
                 {
+                    log.ThrowIfCanceled(o.CancellationToken);
                     labelGetter(ref key);
                     if (key == 0)
                     {
@@ -217,9 +220,10 @@ namespace Microsoft.ML.MixedPrecision.Text
                 }
             }
             if (missingLabels > 0)
-                log.Warning($"Skipped {missingLabels} rows of the {what} whose label '{o.LabelColumnName}' is missing (key 0).");
+                log.SkippedRows(what, $"label '{o.LabelColumnName}' missing (key 0)", missingLabels);
             if (rows.Count == 0)
-                throw new ArgumentException($"The {what} is empty: no row with a label in '{o.LabelColumnName}'.");
+                throw new ArgumentException($"The {what} is empty: no row with a label in '{o.LabelColumnName}'" +
+                    (missingLabels > 0 ? $" (all {missingLabels} rows have a missing label: key 0, e.g. a value the MapValueToKey transformer did not see)." : "."));
             log.Info($"Loaded {rows.Count} texts from the {what}.");
             return rows;
         }
@@ -256,6 +260,8 @@ namespace Microsoft.ML.MixedPrecision.Text
             long tokens = 0, unknown = 0;
             for (int i = 0; i < rows.Count; i++)
             {
+                if (i % 256 == 0)
+                    log.ThrowIfCanceled(TrainerOptions.CancellationToken);
                 string second = Pairs ? rows.Second[i] : null;
                 sequences[i] = encode(rows.First[i], second);
                 if (sequences[i].Length == maxLength)

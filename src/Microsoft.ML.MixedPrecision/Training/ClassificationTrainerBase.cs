@@ -78,6 +78,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             if (input == null)
                 throw new ArgumentNullException(nameof(input));
             var o = TrainerOptions;
+            o.Validate(); // again: the options object may have changed since the trainer was made
             using var log = new TrainingLog(Environment.Host, ComponentName);
             TorchRuntime.EnsureAvailable();
 
@@ -86,10 +87,14 @@ namespace Microsoft.ML.MixedPrecision.Training
             if (o.ValidationSet != null)
             {
                 CheckFeatureColumns(o.ValidationSet.Schema, "validation set");
-                CheckValidationLabels(classCount);
+                CheckValidationLabels(classNames, classCount);
             }
 
             int seed = o.Seed ?? log.NewSeed();
+            // Cancellation (the option's token or MLContext's own) is checked per row while reading, per batch while training
+            // and validating, and between the phases here, so a fit ends within one step of it at any point.
+            void ThrowIfCanceled() => log.ThrowIfCanceled(o.CancellationToken);
+            ThrowIfCanceled();
             using var steps = createSteps(log);
             var all = steps.Read(input, "training data");
             TExamples train, validation;
@@ -103,14 +108,21 @@ namespace Microsoft.ML.MixedPrecision.Training
                 var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
                 (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
             }
-            if (train.Labels.Distinct().Count() < 2)
-                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class; a classifier needs at least two.");
+            var trainClasses = train.Labels.Distinct().ToArray();
+            if (trainClasses.Length < 2)
+                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class " +
+                    $"('{classNames.GetItemOrDefault((int)trainClasses[0])}') in the {train.Count} rows it trains on" +
+                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {o.ValidationSetFraction})" : "") +
+                    "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
 
+            ThrowIfCanceled();
             torch.manual_seed(seed);
             using var model = steps.CreateModel(train, classCount);
             if (o.InitialWeightsPath != null)
                 LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
+            ThrowIfCanceled();
             ExportOnnx(steps, model, classCount);
+            ThrowIfCanceled();
 
             var device = TrainingDevice.Resolve(Environment.GpuDeviceId, Environment.FallbackToCpu, log);
             using var precision = mixedPrecision == null
@@ -120,10 +132,12 @@ namespace Microsoft.ML.MixedPrecision.Training
             using (NativeHeap.RetainFreedMemory())
                 summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
 
+            ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model
             model.to(torch.CPU);
             DivergenceGuard.ThrowIfNotFinite(model, steps.ModelDescription);
             byte[] onnx = ExportOnnx(steps, model, classCount);
-            var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary);
+            ThrowIfCanceled();
+            var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary.WithSkippedRows(log.Skipped));
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             return transformer;
         }
@@ -136,30 +150,49 @@ namespace Microsoft.ML.MixedPrecision.Training
             return graph.ToBytes();
         }
 
-        /// <summary>Checks the label is a key with at least two classes; returns the class names in key order.</summary>
+        /// <summary>Checks the label is a UInt32 key with at least two classes; returns the class names in key order.</summary>
         private protected static VBuffer<ReadOnlyMemory<char>> CheckLabelColumn(DataViewSchema schema, string name, out int classCount,
             string where = "training data")
         {
-            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(ClassificationTrainerOptionsBase.LabelColumnName),
-                $"Label column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+            const string option = nameof(ClassificationTrainerOptionsBase.LabelColumnName);
+            var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(option,
+                $"Label column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
+                $"Set {option} to the label's column.");
             if (!(column.Type is KeyDataViewType key))
-                throw new ArgumentOutOfRangeException(nameof(ClassificationTrainerOptionsBase.LabelColumnName),
-                    $"Label column '{name}' must be a key type (use mlContext.Transforms.Conversion.MapValueToKey(\"{name}\")), but its type is {column.Type}.");
+                throw new ArgumentOutOfRangeException(option,
+                    $"Label column '{name}' of the {where} must be a key type (use mlContext.Transforms.Conversion.MapValueToKey(\"{name}\")), but its type is {column.Type}.");
+            if (key.RawType != typeof(uint))
+                throw new ArgumentOutOfRangeException(option,
+                    $"Label column '{name}' of the {where} is a key of {key.RawType.Name}; the trainer reads UInt32 keys, the kind " +
+                    $"MapValueToKey makes: map the original label values with mlContext.Transforms.Conversion.MapValueToKey(\"{name}\").");
             if (key.Count < 2 || key.Count > int.MaxValue)
-                throw new ArgumentOutOfRangeException(nameof(ClassificationTrainerOptionsBase.LabelColumnName),
-                    $"Label column '{name}' has {key.Count} class(es); a classifier needs at least two.");
+                throw new ArgumentOutOfRangeException(option,
+                    $"Label column '{name}' of the {where} has {key.Count} class(es); a classifier needs at least two (rows of at least two different labels).");
             return ClassificationOutputChain.GetClassNames(column, out classCount);
         }
 
-        /// <summary>Checks the validation set's label has the training label's classes (the same MapValueToKey).</summary>
-        private protected void CheckValidationLabels(int trainingClassCount)
+        /// <summary>
+        /// Checks the validation set's label has the training label's classes in the same key order (the same fitted
+        /// MapValueToKey): a validation set keyed on its own would score every epoch against the wrong classes.
+        /// </summary>
+        private protected void CheckValidationLabels(VBuffer<ReadOnlyMemory<char>> trainingClassNames, int trainingClassCount)
         {
             var o = TrainerOptions;
-            CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
+            const string fix = "map both with the same fitted MapValueToKey transformer (fit it once, transform both).";
+            var names = CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
             if (validationClasses != trainingClassCount)
                 throw new ArgumentException(
-                    $"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {trainingClassCount}: " +
-                    "map both with the same MapValueToKey transformer.", nameof(o.ValidationSet));
+                    $"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {trainingClassCount}: " + fix,
+                    nameof(o.ValidationSet));
+            var training = trainingClassNames.DenseValues().Select(n => n.ToString()).ToArray();
+            var validation = names.DenseValues().Select(n => n.ToString()).ToArray();
+            for (int k = 0; k < training.Length; k++)
+            {
+                if (training[k] != validation[k])
+                    throw new ArgumentException(
+                        $"The validation set's label column '{o.LabelColumnName}' orders its classes differently: key {k + 1} is '{validation[k]}' " +
+                        $"there but '{training[k]}' in the training data; " + fix, nameof(o.ValidationSet));
+            }
         }
 
         /// <summary>Loads <see cref="ClassificationTrainerOptionsBase.InitialWeightsPath"/>, naming the option and the model on failure.</summary>

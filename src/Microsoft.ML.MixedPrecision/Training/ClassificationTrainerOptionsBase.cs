@@ -123,17 +123,26 @@ namespace Microsoft.ML.MixedPrecision.Training
             Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name the label column");
             Check(!string.IsNullOrWhiteSpace(ScoreColumnName), nameof(ScoreColumnName), "must name the score column");
             Check(!string.IsNullOrWhiteSpace(PredictedLabelColumnName), nameof(PredictedLabelColumnName), "must name the predicted label column");
-            Check(Epochs is null || Epochs > 0, nameof(Epochs), $"must be positive or null (was {Epochs})");
-            Check(BatchSize > 0, nameof(BatchSize), $"must be positive (was {BatchSize})");
-            Check(LearningRate > 0 && !double.IsInfinity(LearningRate), nameof(LearningRate), $"must be positive (was {LearningRate})");
+            Check(Epochs is null || Epochs > 0, nameof(Epochs), $"must be positive or null for the trainer's default (was {Epochs})");
+            Check(BatchSize > 0, nameof(BatchSize), $"must be positive (was {BatchSize}; the default is 64)");
+            Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), $"must be positive and finite (was {LearningRate})");
             Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), $"must be in [0, 1) (was {WarmupFraction})");
-            Check(WeightDecay >= 0, nameof(WeightDecay), $"must not be negative (was {WeightDecay})");
+            Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"must be zero or positive and finite (was {WeightDecay})");
             Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), $"must be in [0, 1) (was {Momentum})");
-            Check(GradientClipNorm is null || GradientClipNorm > 0, nameof(GradientClipNorm), $"must be positive or null (was {GradientClipNorm})");
-            Check(GradientAccumulationSteps > 0, nameof(GradientAccumulationSteps), $"must be positive (was {GradientAccumulationSteps})");
-            Check(ValidationSetFraction >= 0 && ValidationSetFraction < 1, nameof(ValidationSetFraction), $"must be in [0, 1) (was {ValidationSetFraction})");
-            Check(EarlyStoppingPatience is null || EarlyStoppingPatience > 0, nameof(EarlyStoppingPatience), "must be positive or null");
-            Check(MetricsEveryBatches > 0, nameof(MetricsEveryBatches), "must be positive");
+            Check(GradientClipNorm is null || (GradientClipNorm > 0 && double.IsFinite(GradientClipNorm.Value)), nameof(GradientClipNorm),
+                $"must be positive and finite, or null to turn clipping off (was {GradientClipNorm})");
+            Check(GradientAccumulationSteps > 0, nameof(GradientAccumulationSteps), $"must be positive (was {GradientAccumulationSteps}; 1 turns accumulation off)");
+            Check(ValidationSetFraction >= 0 && ValidationSetFraction < 1, nameof(ValidationSetFraction),
+                $"must be in [0, 1) (was {ValidationSetFraction}; 0 holds nothing out)");
+            Check(EarlyStoppingPatience is null || EarlyStoppingPatience > 0, nameof(EarlyStoppingPatience),
+                $"must be positive, or null to never stop early (was {EarlyStoppingPatience})");
+            Check(EarlyStoppingMinDelta >= 0 && double.IsFinite(EarlyStoppingMinDelta), nameof(EarlyStoppingMinDelta),
+                $"must be zero or positive and finite (was {EarlyStoppingMinDelta})");
+            Check(MetricsEveryBatches > 0, nameof(MetricsEveryBatches), $"must be positive (was {MetricsEveryBatches})");
+            Check(Enum.IsDefined(Optimizer), nameof(Optimizer), $"must be one of {string.Join(", ", Enum.GetNames<OptimizerKind>())} (was {Optimizer})");
+            Check(LearningRateSchedule is null || Enum.IsDefined(LearningRateSchedule.Value), nameof(LearningRateSchedule),
+                $"must be null or one of {string.Join(", ", Enum.GetNames<LearningRateScheduleKind>())} (was {LearningRateSchedule})");
+            Check(Enum.IsDefined(ClassWeighting), nameof(ClassWeighting), $"must be one of {string.Join(", ", Enum.GetNames<ClassWeighting>())} (was {ClassWeighting})");
             Check(InitialWeightsPath is null || System.IO.File.Exists(InitialWeightsPath), nameof(InitialWeightsPath),
                 $"names a file that does not exist ('{InitialWeightsPath}')");
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Reflection;
 using Microsoft.ML.Runtime;
@@ -53,6 +54,18 @@ namespace Microsoft.ML.MixedPrecision.Training
         public void Info(string message) => _channel.Info(MessageSensitivity.None, message);
 
         public void Warning(string message) => _channel.Warning(MessageSensitivity.None, message);
+
+        private readonly List<SkippedRows> _skipped = new List<SkippedRows>();
+
+        /// <summary>Rows this fit skipped so far (in <see cref="TrainingSummary.SkippedRows"/> of the fitted model).</summary>
+        public IReadOnlyList<SkippedRows> Skipped => _skipped;
+
+        /// <summary>Warns that <paramref name="count"/> rows of <paramref name="data"/> were skipped and why, and records it for the summary.</summary>
+        public void SkippedRows(string data, string reason, long count)
+        {
+            _skipped.Add(new SkippedRows(data, reason, count));
+            Warning($"Skipped {count} rows of the {data}: {reason}.");
+        }
 
         public void Dispose() => _channel.Dispose();
     }

@@ -4,6 +4,12 @@ using System.Linq;
 
 namespace Microsoft.ML.MixedPrecision.Training
 {
+    /// <summary>Rows of one data set a fit skipped for one reason.</summary>
+    /// <param name="Data">"training data" or "validation set".</param>
+    /// <param name="Reason">Why, e.g. "label 'Label' missing (key 0)".</param>
+    /// <param name="Count">How many rows.</param>
+    public sealed record SkippedRows(string Data, string Reason, long Count);
+
     /// <summary>What a training run did: the precision it used, its per-epoch metrics, loss-scaling events.</summary>
     public sealed class TrainingSummary
     {
@@ -24,6 +30,17 @@ namespace Microsoft.ML.MixedPrecision.Training
         public string ObservedActivationType { get; init; }
         /// <summary>The metrics reported at the end of each epoch.</summary>
         public IReadOnlyList<TrainingMetrics> Epochs { get; init; }
+
+        /// <summary>Rows of the input the fit did not use, with why (e.g. a missing label); empty when every row was used.</summary>
+        public IReadOnlyList<SkippedRows> SkippedRows { get; internal set; } = Array.Empty<SkippedRows>();
+
+        /// <summary>This summary with the rows the fit's reads skipped.</summary>
+        internal TrainingSummary WithSkippedRows(IReadOnlyList<SkippedRows> skipped)
+        {
+            var copy = (TrainingSummary)MemberwiseClone();
+            copy.SkippedRows = skipped.ToArray();
+            return copy;
+        }
 
         /// <summary>This summary with another wall time (a phase's preparation included).</summary>
         internal TrainingSummary WithElapsed(TimeSpan elapsed)

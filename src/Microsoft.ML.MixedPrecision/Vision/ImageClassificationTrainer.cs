@@ -125,7 +125,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private static ImageInputKind CheckFeatureColumn(DataViewSchema schema, string name, string where = "training data")
         {
             var column = schema.GetColumnOrNull(name) ?? throw new ArgumentOutOfRangeException(nameof(Options.FeatureColumnName),
-                $"Feature column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+                $"Feature column '{name}' not found in the {where}. Its columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}. " +
+                $"Set {nameof(Options.FeatureColumnName)} to the image column.");
             var type = column.Type;
             if (type is VectorDataViewType vector && vector.ItemType == NumberDataViewType.Byte && !vector.IsKnownSize)
                 return ImageInputKind.EncodedBytes;
@@ -144,6 +145,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int seen = 0;
             bool allGray = true;
             int firstWidth = 0, firstHeight = 0;
+            long undecodable = 0;
+            string firstProblem = null;
             var column = input.Schema[o.FeatureColumnName];
             using (var cursor = input.GetRowCursor(new[] { column }))
             {
@@ -162,7 +165,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
                         }
                         catch (Exception e) when (e is InvalidDataException || e is InvalidOperationException || e is ArgumentException)
                         {
-                            throw new InvalidDataException($"Feature column '{o.FeatureColumnName}', row {cursor.Position}: the bytes are not a decodable image ({e.Message}).", e);
+                            // The read reports every undecodable row at once; here only the decodable ones count.
+                            undecodable++;
+                            firstProblem ??= $"row {cursor.Position}: {e.Data[ImageBytesDecoder.ReasonDataKey] as string ?? e.Message}";
+                            continue;
                         }
                         using (decoded.Image)
                             Inspect(decoded.Image, ref firstWidth, ref firstHeight, ref allGray);
@@ -183,6 +189,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
                     }
                 }
             }
+            if (seen == 0 && undecodable > 0)
+                throw new InvalidDataException($"Feature column '{o.FeatureColumnName}' of the training data: none of its {undecodable} rows holds a " +
+                    $"decodable image (e.g. {firstProblem}). Check that the column holds the files' bytes (LoadRawImageBytes).");
             if (seen == 0)
                 throw new ArgumentException($"The training data is empty: column '{o.FeatureColumnName}' has no rows.");
             return (firstWidth, firstHeight, allGray);

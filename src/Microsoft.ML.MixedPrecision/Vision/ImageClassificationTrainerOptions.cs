@@ -68,7 +68,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 Check(!string.IsNullOrWhiteSpace(FeatureColumnName), nameof(FeatureColumnName), "must name the image column");
                 Check(ImageHeight >= 0 && ImageHeight <= 1024, nameof(ImageHeight), $"must be 0 (auto) or 1..1024 (was {ImageHeight})");
                 Check(ImageWidth >= 0 && ImageWidth <= 1024, nameof(ImageWidth), $"must be 0 (auto) or 1..1024 (was {ImageWidth})");
-                Check(AugmentationShiftPixels >= -1, nameof(AugmentationShiftPixels), "must be -1 (auto), 0 (off) or positive");
+                Check(AugmentationShiftPixels >= -1, nameof(AugmentationShiftPixels), $"must be -1 (auto), 0 (off) or positive (was {AugmentationShiftPixels})");
                 Check(HeadOnlyEpochs >= 0, nameof(HeadOnlyEpochs), $"must not be negative (was {HeadOnlyEpochs})");
                 Check(BackboneLearningRateFactor > 0 && BackboneLearningRateFactor <= 10, nameof(BackboneLearningRateFactor),
                     $"must be in (0, 10] (was {BackboneLearningRateFactor})");

@@ -39,38 +39,45 @@ namespace Microsoft.ML.MixedPrecision.Vision
 
         public override string ModelDescription => $"a {Architecture} with {Image.Channels} channels and {ClassCount} classes";
 
+        /// <summary>Undecodable rows listed in the message (all are counted).</summary>
+        private const int ListedBadRows = 5;
+
+        /// <summary>
+        /// Decodes every labelled row through the scoring chain's own transforms. Rows without a label (key 0) are skipped
+        /// and counted. Encoded bytes are checked first, row by row, without decoding pixels: when some are empty,
+        /// truncated, not an image or too large, the read fails once, naming how many and the first few rows with their
+        /// reason (one pass finds them all).
+        /// </summary>
         public override ImageTrainingData Read(IDataView data, string what)
         {
             var o = Options;
+            if (Image.Kind == ImageInputKind.EncodedBytes)
+                CheckEncodedBytes(data, what);
             var transformed = ImageInputChain.FitPreprocessing(Builder, Image, data).Transform(data);
             var pixelsColumn = transformed.Schema[ImageInputChain.PixelsColumnName];
             var labelColumn = transformed.Schema[o.LabelColumnName];
             int imageSize = Image.Channels * Image.Height * Image.Width;
             var rows = new List<byte[]>();
             var labels = new List<long>();
-            long missingLabels = 0;
-            using (var cursor = transformed.GetRowCursor(new[] { pixelsColumn, labelColumn }))
+            long missingLabels = 0, rowsRead = 0;
+            try
             {
+                using var cursor = transformed.GetRowCursor(new[] { pixelsColumn, labelColumn });
                 var pixelGetter = cursor.GetGetter<VBuffer<float>>(pixelsColumn);
                 var labelGetter = cursor.GetGetter<uint>(labelColumn);
                 VBuffer<float> buffer = default;
                 uint key = 0;
                 while (cursor.MoveNext())
                 {
+                    Log.ThrowIfCanceled(o.CancellationToken);
+                    rowsRead++;
                     labelGetter(ref key);
                     if (key == 0)
                     {
                         missingLabels++;
                         continue;
                     }
-                    try
-                    {
-                        pixelGetter(ref buffer);
-                    }
-                    catch (Exception e) when (!(e is OperationCanceledException))
-                    {
-                        throw new InvalidDataException($"Feature column '{o.FeatureColumnName}' of the {what}, row {cursor.Position}: {e.Innermost().Message}", e);
-                    }
+                    pixelGetter(ref buffer);
                     var row = new byte[imageSize];
                     int i = 0;
                     foreach (float v in buffer.DenseValues())
@@ -79,15 +86,59 @@ namespace Microsoft.ML.MixedPrecision.Vision
                     labels.Add(key - 1);
                 }
             }
+            catch (Exception e) when (!(e is OperationCanceledException || e is OutOfMemoryException))
+            {
+                // Damage the header check cannot see. ML.NET may decode a few rows ahead on other threads, so the row is approximate.
+                var inner = e.Innermost();
+                string reason = inner.Data[ImageDecoding.ImageBytesDecoder.ReasonDataKey] as string ?? inner.Message;
+                throw new InvalidDataException($"Feature column '{o.FeatureColumnName}' of the {what}: an image after row {rowsRead} (0-based) " +
+                    $"could not be decoded: {reason}. Fix or remove that row and fit again.", e);
+            }
             if (missingLabels > 0)
-                Log.Warning($"Skipped {missingLabels} rows of the {what} whose label '{o.LabelColumnName}' is missing (key 0).");
+                Log.SkippedRows(what, $"label '{o.LabelColumnName}' missing (key 0)", missingLabels);
             if (labels.Count == 0)
-                throw new ArgumentException($"The {what} is empty: no row with a label in '{o.LabelColumnName}' and an image in '{o.FeatureColumnName}'.");
+                throw new ArgumentException($"The {what} is empty: no row with a label in '{o.LabelColumnName}' and an image in '{o.FeatureColumnName}'" +
+                    (missingLabels > 0 ? $" (all {missingLabels} rows have a missing label: key 0, e.g. a value the MapValueToKey transformer did not see)." : "."));
             var all = new byte[(long)labels.Count * imageSize];
             for (int r = 0; r < rows.Count; r++)
                 Buffer.BlockCopy(rows[r], 0, all, r * imageSize, imageSize);
             Log.Info($"Loaded {labels.Count} images from the {what}.");
             return new ImageTrainingData(all, labels.ToArray(), Image.Channels, Image.Height, Image.Width, Shift, o.AugmentationHorizontalFlip);
+        }
+
+        /// <summary>Throws, naming every bad row's count and the first few, when labelled rows hold bytes that cannot be an intact image.</summary>
+        private void CheckEncodedBytes(IDataView data, string what)
+        {
+            var o = Options;
+            var bytesColumn = data.Schema[o.FeatureColumnName];
+            var labelColumn = data.Schema[o.LabelColumnName];
+            long rowsRead = 0, badRows = 0;
+            var listed = new List<string>();
+            using (var cursor = data.GetRowCursor(new[] { bytesColumn, labelColumn }))
+            {
+                var bytesGetter = cursor.GetGetter<VBuffer<byte>>(bytesColumn);
+                var labelGetter = cursor.GetGetter<uint>(labelColumn);
+                VBuffer<byte> encoded = default;
+                uint key = 0;
+                while (cursor.MoveNext())
+                {
+                    Log.ThrowIfCanceled(o.CancellationToken);
+                    rowsRead++;
+                    labelGetter(ref key);
+                    if (key == 0)
+                        continue;
+                    bytesGetter(ref encoded);
+                    var bytes = encoded.DenseValues().ToArray();
+                    string problem = ImageDecoding.ImageBytesDecoder.Problem(bytes) ?? EncodedImageCheck.Truncation(bytes);
+                    if (problem != null && badRows++ < ListedBadRows)
+                        listed.Add($"row {cursor.Position}: {problem}");
+                }
+            }
+            if (badRows > 0)
+                throw new InvalidDataException(
+                    $"Feature column '{o.FeatureColumnName}' of the {what}: {badRows} of {rowsRead} rows hold no decodable image " +
+                    $"({string.Join("; ", listed)}{(badRows > listed.Count ? $"; and {badRows - listed.Count} more" : "")}; rows are 0-based). " +
+                    "Fix or remove these rows (e.g. delete the files, or mlContext.Data.FilterByCustomPredicate) and fit again.");
         }
 
         public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)

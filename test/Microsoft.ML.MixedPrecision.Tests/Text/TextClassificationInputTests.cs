@@ -110,6 +110,59 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             predictions.Should().HaveCount(24).And.OnlyContain(p => SyntheticText.Topics.Contains(p));
         }
 
+        private static List<SyntheticText.Row> OddTexts()
+        {
+            var rows = SyntheticText.Sentences(24, seed: 3);
+            rows[0].Sentence1 = " \t\n  \u00A0 ";
+            rows[1].Sentence1 = "";
+            rows[2].Sentence1 = new string('x', 39_999) + " " + string.Concat(Enumerable.Repeat("goal team ", 6_000)); // 100,000 characters
+            rows[2].Sentence1.Length.Should().Be(100_000);
+            return rows;
+        }
+
+        [TestMethod]
+        public void Whitespace_only_and_100000_character_texts_train_and_score_from_scratch()
+        {
+            var ml = new MLContext(1);
+            var rows = OddTexts();
+            var model = TextClassificationTrainerTests.Pipeline(ml, Trainer(ml)).Fit(ml.Data.LoadFromEnumerable(rows));
+            var scores = model.Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Score").ToArray();
+            scores.Should().HaveCount(24).And.OnlyContain(s => s.Length == 3 && s.All(float.IsFinite));
+        }
+
+        [TestMethod]
+        [Timeout(300_000)]
+        public void Whitespace_only_and_100000_character_texts_train_and_score_with_the_pretrained_encoder()
+        {
+            var ml = new MLContext(1);
+            var rows = OddTexts();
+            var options = MiniLmTrainerTests.SmallOptions();
+            options.Epochs = 1;
+            var model = TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(options)).Fit(ml.Data.LoadFromEnumerable(rows));
+            var scores = model.Transform(ml.Data.LoadFromEnumerable(rows.Take(4))).GetColumn<float[]>("Score").ToArray();
+            scores.Should().HaveCount(4).And.OnlyContain(s => s.Length == 3 && s.All(float.IsFinite));
+        }
+
+        [TestMethod]
+        public void Rows_with_a_missing_label_are_skipped_and_counted_in_the_summary()
+        {
+            var ml = new MLContext(1);
+            var rows = SyntheticText.Sentences(24, seed: 3);
+            var keyer = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows.Where(r => r.Label != "space")));
+            var model = Trainer(ml).Fit(keyer.Transform(ml.Data.LoadFromEnumerable(rows)));
+            model.Summary.SkippedRows.Should().ContainSingle().Which.Count.Should().Be(rows.Count(r => r.Label == "space"));
+        }
+
+        [TestMethod]
+        public void Validation_set_without_the_text_column_is_named()
+        {
+            var ml = new MLContext(1);
+            var data = Sentences(ml);
+            var validation = ml.Transforms.DropColumns("Sentence1").Fit(data).Transform(data);
+            Action fit = () => Trainer(ml, o => o.ValidationSet = validation).Fit(data);
+            fit.Should().Throw<ArgumentOutOfRangeException>().Which.Message.Should().Contain("'Sentence1'").And.Contain("validation set");
+        }
+
         [TestMethod]
         public void Vocabulary_file_is_used_and_unusable_lines_are_skipped()
         {
