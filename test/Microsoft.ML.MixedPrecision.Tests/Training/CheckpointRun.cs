@@ -57,7 +57,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         /// epoch's metrics (round-trip doubles; timings left out) and a SHA-256 of the exported FP32 network (the ONNX
         /// graph with its weights, as the saved model holds it).
         /// </summary>
-        public static List<string> Outcome(MLContext ml, TextClassificationTransformer model)
+        public static List<string> Outcome(MLContext ml, ClassifierTransformer model, DataViewSchema schema = null)
         {
             var lines = model.Summary.Epochs.Select(e => string.Join("\t", "EPOCH", e.Epoch, e.BatchesProcessed, e.OptimizerSteps,
                 R(e.TrainingLoss), R(e.TrainingAccuracy), R(e.TrainingMacroAccuracy), R(e.ValidationLoss), R(e.ValidationAccuracy),
@@ -65,7 +65,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             var s = model.Summary;
             lines.Add(string.Join("\t", "SUMMARY", s.EpochsRun, s.OptimizerSteps, s.BestEpoch, R(s.BestValidationAccuracy), s.StoppedEarly,
                 s.ObservedActivationType));
-            lines.Add("MODEL\t" + ModelHash(ml, model));
+            lines.Add("MODEL\t" + ModelHash(ml, model, schema ?? Data(ml).Schema));
             return lines;
         }
 
@@ -73,10 +73,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         /// SHA-256 of the ONNX graph(s) in the model ML.NET saves: the trained weights. (The rest of the zip is ML.NET's
         /// own; its binary key-value map, DefaultMap.idv, was not byte-identical between two fits of equal weights.)
         /// </summary>
-        public static string ModelHash(MLContext ml, ITransformer model)
+        public static string ModelHash(MLContext ml, ITransformer model, DataViewSchema schema)
         {
             using var zip = new MemoryStream();
-            ml.Model.Save(model, Data(ml).Schema, zip);
+            ml.Model.Save(model, schema, zip);
             zip.Position = 0;
             using var archive = new ZipArchive(zip, ZipArchiveMode.Read);
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -4,7 +4,6 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Precision;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
@@ -108,15 +107,14 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         {
             using (no_grad())
             {
-                var model_state = checkpoint.Model.ToDictionary(kv => kv.Key, kv => kv.Value);
-                var (missing, unexpected) = model.load_state_dict(model_state, strict: false);
+                var state = checkpoint.Model.ToDictionary(kv => kv.Key, kv => kv.Value);
+                var (missing, unexpected) = model.load_state_dict(state, strict: false);
                 if (missing.Count > 0 || unexpected.Count > 0)
                     throw new InvalidOperationException(
                         $"The checkpoint's model state does not fit this network (missing: {string.Join(", ", missing.Take(5))}; " +
                         $"unexpected: {string.Join(", ", unexpected.Take(5))}). Delete the checkpoint files or set CheckpointDirectory to another folder.");
             }
-            using (var reader = new BinaryReader(new MemoryStream(checkpoint.OptimizerState ?? throw new InvalidDataException("The checkpoint has no optimizer state."))))
-                ((OptimizerHelper)optimizer).load_state_dict(reader);
+            OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerState, device);
             precision.LoadState(checkpoint.Scaler);
             using (var generator = torch.Generator.Default)
                 generator.set_state(checkpoint.RandomState ?? throw new InvalidDataException("The checkpoint has no random state."));
@@ -128,13 +126,6 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             Dictionary<string, Tensor> bestWeights)
         {
             using var scope = NewDisposeScope();
-            byte[] optimizerState;
-            using (var memory = new MemoryStream())
-            {
-                using (var writer = new BinaryWriter(memory, System.Text.Encoding.UTF8, leaveOpen: true))
-                    ((OptimizerHelper)optimizer).save_state_dict(writer);
-                optimizerState = memory.ToArray();
-            }
             Tensor randomState;
             using (var generator = torch.Generator.Default)
                 randomState = generator.get_state();
@@ -146,7 +137,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                 Scaler = precision.GetState(),
                 CompletedPhases = _completedPhases.ToList(),
             };
-            var tensors = TrainingCheckpoint.TensorsOf(model.state_dict(), bestWeights, optimizerState, randomState);
+            var tensors = TrainingCheckpoint.TensorsOf(model.state_dict(), bestWeights, OptimizerCheckpoint.Tensors(optimizer), randomState);
             _store.Write(++_sequence, checkpoint.ToJson(), tensors);
         }
 

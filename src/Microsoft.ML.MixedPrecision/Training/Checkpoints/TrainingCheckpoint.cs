@@ -20,7 +20,6 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
     {
         private const string ModelPrefix = "model/";
         private const string BestPrefix = "best/";
-        private const string OptimizerKey = "optimizer";
         private const string RandomKey = "rng/cpu";
 
         private static readonly JsonSerializerOptions Json = new JsonSerializerOptions
@@ -51,8 +50,11 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         [JsonIgnore]
         public Dictionary<string, Tensor> BestWeights => Tensors.Keys.Any(k => k.StartsWith(BestPrefix, StringComparison.Ordinal)) ? Section(BestPrefix) : null;
 
+        /// <summary>The optimizer's state tensors (<see cref="OptimizerCheckpoint"/>).</summary>
         [JsonIgnore]
-        public byte[] OptimizerState => Tensors.TryGetValue(OptimizerKey, out var t) ? t.bytes.ToArray() : null;
+        public IReadOnlyDictionary<string, Tensor> OptimizerState => Tensors
+            .Where(kv => OptimizerCheckpoint.IsOptimizerTensor(kv.Key))
+            .ToDictionary(kv => kv.Key, kv => kv.Value);
 
         [JsonIgnore]
         public Tensor RandomState => Tensors.TryGetValue(RandomKey, out var t) ? t : null;
@@ -71,12 +73,12 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
 
         /// <summary>The tensors to write, in a fixed order: model, best weights, optimizer, random state.</summary>
         public static List<KeyValuePair<string, Tensor>> TensorsOf(IEnumerable<KeyValuePair<string, Tensor>> model,
-            IEnumerable<KeyValuePair<string, Tensor>> bestWeights, byte[] optimizerState, Tensor randomState)
+            IEnumerable<KeyValuePair<string, Tensor>> bestWeights, IEnumerable<KeyValuePair<string, Tensor>> optimizerState, Tensor randomState)
         {
             var list = model.Select(kv => KeyValuePair.Create(ModelPrefix + kv.Key, kv.Value)).ToList();
             if (bestWeights != null)
                 list.AddRange(bestWeights.Select(kv => KeyValuePair.Create(BestPrefix + kv.Key, kv.Value)));
-            list.Add(KeyValuePair.Create(OptimizerKey, tensor(optimizerState)));
+            list.AddRange(optimizerState);
             list.Add(KeyValuePair.Create(RandomKey, randomState));
             return list;
         }
