@@ -66,6 +66,31 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
 
         [TestMethod]
         [Timeout(120_000)]
+        public void Fit_canceled_at_an_epoch_end_resumes_at_the_next_epoch_with_the_same_outcome()
+        {
+            var ml = new MLContext(seed: 1);
+            var uninterrupted = CheckpointRun.Outcome(ml, CheckpointRun.Fit(ml, CheckpointRun.Options(checkpointDirectory: null), TrainingPrecision.Float32));
+
+            using (var cancel = new CancellationTokenSource())
+            {
+                var interrupted = CheckpointRun.Options(_folder, everySteps: null);
+                interrupted.CancellationToken = cancel.Token;
+                interrupted.MetricsCallback = m => { if (m.IsEpochEnd && m.Epoch == 2) cancel.Cancel(); };
+                Action fit = () => CheckpointRun.Fit(ml, interrupted, TrainingPrecision.Float32);
+                fit.Should().Throw<OperationCanceledException>();
+            }
+
+            var log = new List<string>();
+            var resumedMl = new MLContext(seed: 1);
+            resumedMl.Log += (_, e) => { if (e.Message.Contains("Resuming from checkpoint")) lock (log) log.Add(e.Message); };
+            var resumed = CheckpointRun.Outcome(resumedMl, CheckpointRun.Fit(resumedMl, CheckpointRun.Options(_folder, everySteps: null), TrainingPrecision.Float32));
+
+            log.Should().ContainSingle().Which.Should().Contain("(epoch 3, batch 0, step 16)");
+            resumed.Should().Equal(uninterrupted);
+        }
+
+        [TestMethod]
+        [Timeout(120_000)]
         public void Sgd_momentum_with_gradient_accumulation_resumes_mid_epoch_to_the_same_outcome()
         {
             static TextClassificationTrainer.Options Sgd(string folder)
