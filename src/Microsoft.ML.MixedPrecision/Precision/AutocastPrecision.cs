@@ -27,9 +27,6 @@ namespace Microsoft.ML.MixedPrecision.Precision
 
         public override TrainingPrecision Precision { get; }
 
-        /// <summary>The scaler, exposed for checkpoints.</summary>
-        public GradScaler Scaler => _scaler;
-
         public override IDisposable ForwardContext() => new Autocast(_device, _dtype);
 
         public override void Backward(Tensor loss)
@@ -49,6 +46,10 @@ namespace Microsoft.ML.MixedPrecision.Precision
         {
             _scaler.Update();
         }
+
+        public override GradScalerState GetState() => _scaler.GetState();
+
+        public override void LoadState(GradScalerState state) => _scaler.LoadState(state);
 
         public override double LossScale => _scaler.GetScale();
         public override long SkippedSteps => _scaler.SkippedSteps;

@@ -1,4 +1,5 @@
 using System;
+using Microsoft.ML.MixedPrecision.Amp;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -28,6 +29,14 @@ namespace Microsoft.ML.MixedPrecision.Precision
 
         /// <summary>Ends one optimizer iteration (loss-scale update).</summary>
         public abstract void Update();
+
+        /// <summary>What a checkpoint stores of the loss scaling (the grad scaler's state; empty when loss scaling is off).</summary>
+        public virtual GradScalerState GetState() => GradScalerState.Empty;
+
+        /// <summary>Restores a state saved by <see cref="GetState"/> when a fit resumes from a checkpoint.</summary>
+        public virtual void LoadState(GradScalerState state)
+        {
+        }
 
         /// <summary>Current loss scale; 1 when loss scaling is off.</summary>
         public abstract double LossScale { get; }

@@ -8,7 +8,8 @@ namespace Microsoft.ML.MixedPrecision.Training
 {
     /// <summary>
     /// Prepares an epoch's host batches on a background worker, a few ahead of the training thread. The order is fixed
-    /// by the seed, so a run is reproducible whatever the timing.
+    /// by the seed and each batch draws its augmentation from its own <see cref="Random"/> (by batch index), so a run is
+    /// reproducible whatever the timing, and an epoch resumed at a later batch draws what it would have drawn.
     /// </summary>
     internal sealed class BatchPrefetcher<TBatch> : IDisposable where TBatch : HostBatch
     {
@@ -16,7 +17,13 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly Task _worker;
 
-        public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Random random, bool augment, int depth = 4)
+        /// <summary>
+        /// Starts preparing the batches of <paramref name="order"/> from batch number <paramref name="firstBatch"/> on (a
+        /// resumed epoch skips those already trained); <paramref name="batchRandom"/> gives each batch index its
+        /// randomness (null: none, for unaugmented passes).
+        /// </summary>
+        public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Func<int, Random> batchRandom, bool augment,
+            int firstBatch = 0, int depth = 4)
         {
             _queue = new BlockingCollection<TBatch>(depth);
             BatchCount = (order.Length + batchSize - 1) / batchSize;
@@ -24,10 +31,10 @@ namespace Microsoft.ML.MixedPrecision.Training
             {
                 try
                 {
-                    for (int start = 0; start < order.Length && !_stop.IsCancellationRequested; start += batchSize)
+                    for (int b = firstBatch; b < BatchCount && !_stop.IsCancellationRequested; b++)
                     {
-                        int count = Math.Min(batchSize, order.Length - start);
-                        var batch = data.CreateBatch(new ReadOnlySpan<int>(order, start, count), random, augment);
+                        int start = b * batchSize, count = Math.Min(batchSize, order.Length - start);
+                        var batch = data.CreateBatch(new ReadOnlySpan<int>(order, start, count), batchRandom?.Invoke(b), augment);
                         _queue.Add(batch, _stop.Token);
                     }
                 }

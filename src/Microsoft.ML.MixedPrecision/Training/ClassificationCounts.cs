@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Training
@@ -41,6 +42,31 @@ namespace Microsoft.ML.MixedPrecision.Training
             _correctPerClass.zero_();
             Array.Clear(_seenPerClass);
             Seen = 0;
+        }
+
+        /// <summary>A host copy of the sums (for a checkpoint taken mid-epoch).</summary>
+        public ClassificationCountsState GetState()
+        {
+            using var scope = NewDisposeScope();
+            return new ClassificationCountsState
+            {
+                LossSum = _lossSum.item<double>(),
+                CorrectPerClass = _correctPerClass.cpu().data<long>().ToArray(),
+                SeenPerClass = (long[])_seenPerClass.Clone(),
+            };
+        }
+
+        /// <summary>Restores sums saved by <see cref="GetState"/>, after checking they are for as many classes.</summary>
+        public void LoadState(ClassificationCountsState state)
+        {
+            if (state.CorrectPerClass?.Length != _seenPerClass.Length || state.SeenPerClass?.Length != _seenPerClass.Length)
+                throw new System.IO.InvalidDataException($"The checkpoint's epoch counts are not for {_seenPerClass.Length} classes.");
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            _lossSum.fill_(state.LossSum);
+            _correctPerClass.copy_(tensor(state.CorrectPerClass));
+            Array.Copy(state.SeenPerClass, _seenPerClass, _seenPerClass.Length);
+            Seen = (int)state.SeenPerClass.Sum();
         }
 
         public double Loss => Seen == 0 ? double.NaN : _lossSum.item<double>() / Seen;

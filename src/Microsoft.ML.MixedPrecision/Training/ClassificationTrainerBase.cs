@@ -5,6 +5,7 @@ using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Catalog;
 using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using TorchSharp;
 
 namespace Microsoft.ML.MixedPrecision.Training
@@ -69,7 +70,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>
         /// The one Fit of every trainer: checks the columns, reads and splits the examples, seeds, builds the network,
         /// exports it once untrained (an unsupported layer fails in seconds, not after training), trains in the chosen
-        /// precision (keeping freed native memory for reuse meanwhile, <see cref="NativeHeap"/>), exports the FP32 network with its classification head and wraps it in the stock scoring chain.
+        /// precision (resuming from a checkpoint when CheckpointDirectory holds one of this fit, keeping freed native memory
+        /// for reuse meanwhile, <see cref="NativeHeap"/>), exports the FP32 network with its classification head and wraps it
+        /// in the stock scoring chain.
         /// </summary>
         private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions mixedPrecision,
             Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps)
@@ -128,9 +131,12 @@ namespace Microsoft.ML.MixedPrecision.Training
             using var precision = mixedPrecision == null
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
+            var fingerprint = o.CheckpointDirectory == null ? null : CheckpointFingerprint.Create(o, mixedPrecision, precision.Precision,
+                device.ToString(), seed, train.Labels, validation?.Labels, classNames.DenseValues().Select(n => n.ToString()));
+            using var checkpoints = CheckpointSession.Open(o, fingerprint, log);
             TrainingSummary summary;
             using (NativeHeap.RetainFreedMemory())
-                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount), model, train, validation);
+                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, checkpoints), model, train, validation);
 
             ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model
             model.to(torch.CPU);
@@ -139,6 +145,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             ThrowIfCanceled();
             var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary.WithSkippedRows(log.Skipped));
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
+            checkpoints?.FitSucceeded();
             return transformer;
         }
 

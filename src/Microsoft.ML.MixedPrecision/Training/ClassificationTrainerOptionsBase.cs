@@ -118,6 +118,24 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>Stops training cleanly (the fit throws <see cref="OperationCanceledException"/>).</summary>
         public CancellationToken CancellationToken { get; set; }
 
+        /// <summary>
+        /// A folder for training checkpoints; null (default) writes none. A checkpoint holds everything needed to continue
+        /// exactly where the fit stopped (weights, optimizer, loss scaling, learning-rate position, random state, epoch,
+        /// batch and data order, early-stopping record). A Fit with the same options and data resumes from the newest one
+        /// there (and logs it); one written by other options, data or classes is refused with a message saying which. A
+        /// fit that succeeds deletes its checkpoints, so rerunning it trains again from the start.
+        /// </summary>
+        public string CheckpointDirectory { get; set; }
+
+        /// <summary>
+        /// With <see cref="CheckpointDirectory"/>: also checkpoint every this many optimizer steps within an epoch (a
+        /// checkpoint is always written at each epoch's end); null: at epoch ends only. Default 200.
+        /// </summary>
+        public int? CheckpointEverySteps { get; set; } = 200;
+
+        /// <summary>With <see cref="CheckpointDirectory"/>: how many of the newest checkpoints are kept. Default 2.</summary>
+        public int CheckpointsToKeep { get; set; } = 2;
+
         internal virtual void Validate()
         {
             Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name the label column");
@@ -145,6 +163,11 @@ namespace Microsoft.ML.MixedPrecision.Training
             Check(Enum.IsDefined(ClassWeighting), nameof(ClassWeighting), $"must be one of {string.Join(", ", Enum.GetNames<ClassWeighting>())} (was {ClassWeighting})");
             Check(InitialWeightsPath is null || System.IO.File.Exists(InitialWeightsPath), nameof(InitialWeightsPath),
                 $"names a file that does not exist ('{InitialWeightsPath}')");
+            Check(CheckpointDirectory is null || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(CheckpointDirectory), "must name a folder or be null");
+            Check(CheckpointDirectory is null || !System.IO.File.Exists(CheckpointDirectory), nameof(CheckpointDirectory),
+                $"names a file, not a folder ('{CheckpointDirectory}')");
+            Check(CheckpointEverySteps is null || CheckpointEverySteps > 0, nameof(CheckpointEverySteps), $"must be positive or null (was {CheckpointEverySteps})");
+            Check(CheckpointsToKeep > 0, nameof(CheckpointsToKeep), $"must be positive (was {CheckpointsToKeep})");
         }
 
         protected static void Check(bool condition, string option, string problem)

@@ -24,6 +24,13 @@ namespace Microsoft.ML.MixedPrecision.Training
             _precision = precision;
         }
 
+        /// <summary>Non-finite losses in a row so far (a checkpoint stores it).</summary>
+        public int NonFiniteInARow
+        {
+            get => _nonFiniteInARow;
+            set => _nonFiniteInARow = value;
+        }
+
         /// <summary>Checks one batch's loss (one host read per step: free on a CPU, a sync on CUDA).</summary>
         public void Observe(Tensor loss, int epoch, int batch)
         {

@@ -19,6 +19,26 @@ namespace Microsoft.ML.MixedPrecision.Training
         }
 
         /// <summary>
+        /// A seed for one use of randomness within a fit — epoch <paramref name="epoch"/>'s shuffle (no batch), or the
+        /// augmentation of one of its batches — mixed from the fit's seed (SplitMix64 steps). Drawn per use rather than
+        /// from one generator carried through training, so a fit resumed at any batch redraws exactly what it would have.
+        /// </summary>
+        public static int SeedFor(int seed, int epoch, int? batch = null)
+        {
+            ulong h = Mix((uint)seed + 0x9E3779B97F4A7C15UL);
+            h = Mix(h ^ (uint)epoch);
+            h = Mix(h ^ (batch.HasValue ? (uint)batch.Value + 1UL : 0UL));
+            return (int)(h & int.MaxValue);
+        }
+
+        private static ulong Mix(ulong z)
+        {
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        /// <summary>
         /// Examples trained per epoch: all of them, except that a last batch of one would make BatchNorm fail in
         /// training mode, so one (random) example is left out instead.
         /// </summary>

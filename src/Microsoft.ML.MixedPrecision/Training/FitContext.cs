@@ -1,13 +1,17 @@
 using Microsoft.ML.MixedPrecision.Precision;
+using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
 namespace Microsoft.ML.MixedPrecision.Training
 {
-    /// <summary>What one fit has resolved before training starts: options, precision, device, log, seed, classes.</summary>
+    /// <summary>What one fit has resolved before training starts: options, precision, device, log, seed, classes, checkpoints.</summary>
     internal sealed class FitContext
     {
-        public FitContext(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int seed, int classCount)
+        private int _phases;
+
+        public FitContext(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int seed, int classCount,
+            CheckpointSession checkpoints = null)
         {
             Options = options;
             Precision = precision;
@@ -15,6 +19,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             Log = log;
             Seed = seed;
             ClassCount = classCount;
+            Checkpoints = checkpoints;
         }
 
         public ClassificationTrainerOptionsBase Options { get; }
@@ -24,9 +29,15 @@ namespace Microsoft.ML.MixedPrecision.Training
         public int Seed { get; }
         public int ClassCount { get; }
 
-        /// <summary>Runs the shared training loop over <paramref name="train"/> (one phase; null: all epochs, all parameters).</summary>
+        /// <summary>The fit's checkpoints; null when <see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/> is.</summary>
+        public CheckpointSession Checkpoints { get; }
+
+        /// <summary>
+        /// Runs the shared training loop over <paramref name="train"/> (one phase; null: all epochs, all parameters). The
+        /// phases of a fit are numbered in the order they run, which is how a checkpoint says where a fit stopped.
+        /// </summary>
         public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, TrainingPhase phase = null)
             where TBatch : HostBatch
-            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase);
+            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase, Checkpoints, _phases++);
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Precision;
+using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
@@ -31,13 +32,22 @@ namespace Microsoft.ML.MixedPrecision.Training
             _classCount = classCount;
         }
 
+        /// <summary>
+        /// Trains one phase of a fit. With <paramref name="checkpoints"/>, writes checkpoints as it goes and, when the fit
+        /// resumes, continues phase <paramref name="phaseIndex"/> from its checkpoint (or returns the summary of a phase
+        /// the checkpoint was written after).
+        /// </summary>
         public TrainingSummary Run<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, int seed,
-            TrainingPhase phase = null)
+            TrainingPhase phase = null, CheckpointSession checkpoints = null, int phaseIndex = 0)
             where TBatch : HostBatch
         {
             phase ??= new TrainingPhase { Epochs = _options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs };
+            if (checkpoints?.CompletedPhase(phaseIndex) is { } finished)
+            {
+                _log.Info($"Training {phase.Name}: finished before the checkpoint resumed from; not trained again.");
+                return finished;
+            }
             var total = Stopwatch.StartNew();
-            var random = new Random(seed);
             model.to(_device);
             model.train();
             var groups = phase.ParameterGroups ?? new[] { new ParameterGroup(model.parameters()) };
@@ -57,35 +67,51 @@ namespace Microsoft.ML.MixedPrecision.Training
                       $"{phase.Epochs} epochs of {batchesPerEpoch} batches of {batchSize}" +
                       (classWeights is null ? "." : ", class-balanced loss weights."));
 
-            var epochs = new List<TrainingMetrics>();
-            long optimizerSteps = 0;
-            double lr = schedule.At(0);
-            double bestAccuracy = double.NegativeInfinity;
-            double? bestMacroAccuracy = null;
-            int? bestEpoch = null;
-            int epochsWithoutImprovement = 0;
-            bool stoppedEarly = false;
-            Dictionary<string, Tensor> bestWeights = null;
-            double samplesPerSecondSum = 0;
-            string observedActivation = null;
             using var counts = new ClassificationCounts(_classCount, _device);
             var divergence = new DivergenceGuard(_options, _precision.Precision.ToString());
+            var progress = new TrainingProgress { Epoch = phase.FirstEpoch, LearningRate = schedule.At(0) };
+            Dictionary<string, Tensor> bestWeights = null;
+            int lastEpoch = phase.FirstEpoch + phase.Epochs - 1;
 
             try
             {
-                for (int epoch = phase.FirstEpoch; epoch < phase.FirstEpoch + phase.Epochs; epoch++)
+                using (var resume = checkpoints?.TakeResumePoint(phaseIndex))
+                {
+                    if (resume != null)
+                    {
+                        bestWeights = CheckpointSession.Restore(resume, model, optimizer, _precision, _device);
+                        progress = resume.Progress;
+                        divergence.NonFiniteInARow = progress.NonFiniteLossesInARow;
+                    }
+                }
+
+                for (int epoch = progress.Epoch; epoch <= lastEpoch && !progress.StoppedEarly; epoch++)
                 {
                     model.train();
                     counts.Reset();
                     int batchIndex = 0, micro = 0;
                     var epochClock = Stopwatch.StartNew();
-                    int[] order = ExampleOrder.Shuffled(train.Count, random);
-                    if (examplesPerEpoch < order.Length)
-                        Array.Resize(ref order, examplesPerEpoch);
-                    order = train.ArrangeBatches(order, batchSize, random);
+                    int[] order;
+                    if (progress.EpochOrder != null)
+                    {
+                        // Resumed mid-epoch: the interrupted epoch's order and running counts, from its next batch on.
+                        order = progress.EpochOrder;
+                        batchIndex = progress.Batch;
+                        counts.LoadState(progress.EpochCounts);
+                    }
+                    else
+                    {
+                        var shuffle = new Random(ExampleOrder.SeedFor(seed, epoch));
+                        order = ExampleOrder.Shuffled(train.Count, shuffle);
+                        if (examplesPerEpoch < order.Length)
+                            Array.Resize(ref order, examplesPerEpoch);
+                        order = train.ArrangeBatches(order, batchSize, shuffle);
+                    }
                     optimizer.zero_grad();
 
-                    using (var prefetcher = new BatchPrefetcher<TBatch>(train, order, batchSize, new Random(random.Next()), phase.Augment))
+                    int epochNumber = epoch;
+                    using (var prefetcher = new BatchPrefetcher<TBatch>(train, order, batchSize,
+                               batch => new Random(ExampleOrder.SeedFor(seed, epochNumber, batch)), phase.Augment, firstBatch: batchIndex))
                     {
                         foreach (var hostBatch in prefetcher.Batches())
                         {
@@ -101,7 +127,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                                     loss = nn.functional.cross_entropy(logits, target, weight: classWeights);
                                 }
                                 if (batchIndex == 0)
-                                    observedActivation = phase.ActivationProbe?.Invoke();
+                                    progress.ObservedActivation = phase.ActivationProbe?.Invoke();
                                 divergence.Observe(loss, epoch, batchIndex + 1);
                                 int groupSize = GradientAccumulation.GroupSize(batchIndex, prefetcher.BatchCount, accumulation);
                                 _precision.Backward(groupSize > 1 ? loss / groupSize : loss);
@@ -112,34 +138,46 @@ namespace Microsoft.ML.MixedPrecision.Training
 
                             if (micro == accumulation || batchIndex == prefetcher.BatchCount)
                             {
-                                lr = schedule.At(optimizerSteps);
-                                SetLearningRate(optimizer, groups, lr);
+                                progress.LearningRate = schedule.At(progress.OptimizerSteps);
+                                SetLearningRate(optimizer, groups, progress.LearningRate);
                                 if (_options.GradientClipNorm.HasValue)
                                 {
                                     _precision.UnscaleGradients(optimizer);
                                     nn.utils.clip_grad_norm_(parameters, _options.GradientClipNorm.Value);
                                 }
-                                if (_precision.OptimizerStep(optimizer))
-                                    optimizerSteps++;
+                                bool stepped = _precision.OptimizerStep(optimizer);
+                                if (stepped)
+                                    progress.OptimizerSteps++;
                                 _precision.Update();
                                 optimizer.zero_grad();
                                 micro = 0;
+
+                                if (stepped && checkpoints?.EveryOptimizerSteps is int every && progress.OptimizerSteps % every == 0 &&
+                                    batchIndex < prefetcher.BatchCount)
+                                {
+                                    progress.Epoch = epoch;
+                                    progress.Batch = batchIndex;
+                                    progress.EpochOrder = order;
+                                    progress.EpochCounts = counts.GetState();
+                                    progress.NonFiniteLossesInARow = divergence.NonFiniteInARow;
+                                    checkpoints.Save(phaseIndex, progress, model, optimizer, _precision, bestWeights);
+                                }
                             }
 
                             if (_options.MetricsCallback != null && batchIndex % _options.MetricsEveryBatches == 0 && batchIndex < prefetcher.BatchCount)
-                                _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, counts,
-                                    lr, epochClock, total, null, isEpochEnd: false));
+                                _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, progress.OptimizerSteps, counts,
+                                    progress.LearningRate, epochClock, total, null, isEpochEnd: false));
                         }
                     }
 
                     double samplesPerSecond = counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
-                    samplesPerSecondSum += samplesPerSecond;
+                    progress.SamplesPerSecondSum += samplesPerSecond;
                     EvaluationResult? validationResult = validation != null && validation.Count > 0
                         ? Evaluate(model, validation)
                         : null;
-                    var metrics = Report(epoch, batchIndex, batchesPerEpoch, optimizerSteps, counts, lr, epochClock, total,
+                    var metrics = Report(epoch, batchIndex, batchesPerEpoch, progress.OptimizerSteps, counts, progress.LearningRate, epochClock, total,
                         validationResult, isEpochEnd: true, samplesPerSecond);
-                    epochs.Add(metrics);
+                    progress.Epochs.Add(metrics);
                     _log.Info(metrics.ToString());
                     _options.MetricsCallback?.Invoke(metrics);
 
@@ -148,37 +186,19 @@ namespace Microsoft.ML.MixedPrecision.Training
                                      "(try a lower learning rate, or BFloat16).");
 
                     if (validationResult.HasValue)
-                    {
-                        double accuracy = validationResult.Value.Accuracy;
-                        if (accuracy > bestAccuracy + _options.EarlyStoppingMinDelta || bestEpoch is null)
-                        {
-                            bestAccuracy = Math.Max(bestAccuracy, accuracy);
-                            bestMacroAccuracy = validationResult.Value.MacroAccuracy;
-                            bestEpoch = epoch;
-                            epochsWithoutImprovement = 0;
-                            if (_options.RestoreBestWeights)
-                            {
-                                DisposeAll(bestWeights);
-                                bestWeights = Snapshot(model);
-                            }
-                        }
-                        else
-                        {
-                            epochsWithoutImprovement++;
-                            if (_options.EarlyStoppingPatience.HasValue && epochsWithoutImprovement >= _options.EarlyStoppingPatience.Value)
-                            {
-                                _log.Info($"Early stopping after epoch {epoch}: no validation-accuracy gain of {_options.EarlyStoppingMinDelta} " +
-                                          $"for {epochsWithoutImprovement} epochs (best {bestAccuracy:P2} at epoch {bestEpoch}).");
-                                stoppedEarly = true;
-                                break;
-                            }
-                        }
-                    }
+                        TrackBest(progress, validationResult.Value, epoch, model, ref bestWeights);
+
+                    progress.Epoch = epoch + 1;
+                    progress.Batch = 0;
+                    progress.EpochOrder = null;
+                    progress.EpochCounts = null;
+                    progress.NonFiniteLossesInARow = divergence.NonFiniteInARow;
+                    checkpoints?.Save(phaseIndex, progress, model, optimizer, _precision, bestWeights);
                 }
 
-                if (bestWeights != null && bestEpoch != epochs[^1].Epoch)
+                if (bestWeights != null && progress.BestEpoch != progress.Epochs[^1].Epoch)
                 {
-                    _log.Info($"Restoring the weights of epoch {bestEpoch} (best validation accuracy {bestAccuracy:P2}).");
+                    _log.Info($"Restoring the weights of epoch {progress.BestEpoch} (best validation accuracy {progress.BestAccuracy:P2}).");
                     using (no_grad())
                         model.load_state_dict(bestWeights);
                 }
@@ -189,23 +209,54 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
 
             model.eval();
-            return new TrainingSummary
+            var epochs = progress.Epochs;
+            var summary = new TrainingSummary
             {
                 Precision = _precision.Precision,
                 Device = _device.ToString(),
                 EpochsRun = epochs.Count,
-                StoppedEarly = stoppedEarly,
-                BestEpoch = bestEpoch,
-                BestValidationAccuracy = bestEpoch.HasValue ? bestAccuracy : null,
-                BestValidationMacroAccuracy = bestMacroAccuracy,
-                OptimizerSteps = optimizerSteps,
+                StoppedEarly = progress.StoppedEarly,
+                BestEpoch = progress.BestEpoch,
+                BestValidationAccuracy = progress.BestEpoch.HasValue ? progress.BestAccuracy : null,
+                BestValidationMacroAccuracy = progress.BestMacroAccuracy,
+                OptimizerSteps = progress.OptimizerSteps,
                 SkippedSteps = _precision.SkippedSteps,
                 FinalLossScale = _precision.LossScale,
-                MeanSamplesPerSecond = epochs.Count == 0 ? 0 : samplesPerSecondSum / epochs.Count,
+                MeanSamplesPerSecond = epochs.Count == 0 ? 0 : progress.SamplesPerSecondSum / epochs.Count,
                 Elapsed = total.Elapsed,
-                ObservedActivationType = observedActivation,
+                ObservedActivationType = progress.ObservedActivation,
                 Epochs = epochs,
             };
+            checkpoints?.PhaseFinished(summary);
+            return summary;
+        }
+
+        /// <summary>Early stopping and best weights: records an epoch's validation result, stopping after the patience.</summary>
+        private void TrackBest(TrainingProgress progress, EvaluationResult validation, int epoch, Module model, ref Dictionary<string, Tensor> bestWeights)
+        {
+            double accuracy = validation.Accuracy;
+            if (accuracy > progress.BestAccuracy + _options.EarlyStoppingMinDelta || progress.BestEpoch is null)
+            {
+                progress.BestAccuracy = Math.Max(progress.BestAccuracy, accuracy);
+                progress.BestMacroAccuracy = validation.MacroAccuracy;
+                progress.BestEpoch = epoch;
+                progress.EpochsWithoutImprovement = 0;
+                if (_options.RestoreBestWeights)
+                {
+                    DisposeAll(bestWeights);
+                    bestWeights = Snapshot(model);
+                }
+            }
+            else
+            {
+                progress.EpochsWithoutImprovement++;
+                if (_options.EarlyStoppingPatience.HasValue && progress.EpochsWithoutImprovement >= _options.EarlyStoppingPatience.Value)
+                {
+                    _log.Info($"Early stopping after epoch {epoch}: no validation-accuracy gain of {_options.EarlyStoppingMinDelta} " +
+                              $"for {progress.EpochsWithoutImprovement} epochs (best {progress.BestAccuracy:P2} at epoch {progress.BestEpoch}).");
+                    progress.StoppedEarly = true;
+                }
+            }
         }
 
         /// <summary>Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>
@@ -216,10 +267,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             try
             {
                 using var counts = new ClassificationCounts(_classCount, _device);
-            var divergence = new DivergenceGuard(_options, _precision.Precision.ToString());
                 using var _ = no_grad();
                 int[] order = Enumerable.Range(0, data.Count).ToArray();
-                using var prefetcher = new BatchPrefetcher<TBatch>(data, order, _options.BatchSize, new Random(0), augment: false);
+                using var prefetcher = new BatchPrefetcher<TBatch>(data, order, _options.BatchSize, batchRandom: null, augment: false);
                 foreach (var hostBatch in prefetcher.Batches())
                 {
                     ThrowIfCanceled();

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Text.Json.Serialization;
 
 namespace Microsoft.ML.MixedPrecision.Training
 {
@@ -25,6 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         public long SkippedSteps { get; init; }
         public double FinalLossScale { get; init; }
         public double MeanSamplesPerSecond { get; init; }
+        [JsonInclude]
         public TimeSpan Elapsed { get; internal set; }
         /// <summary>The dtype the network's first layer produced in the last training forward pass (BFloat16 under bf16 autocast).</summary>
         public string ObservedActivationType { get; init; }
