@@ -140,16 +140,22 @@ namespace Microsoft.ML.MixedPrecision.Training
                             {
                                 progress.LearningRate = schedule.At(progress.OptimizerSteps);
                                 SetLearningRate(optimizer, groups, progress.LearningRate);
-                                if (_options.GradientClipNorm.HasValue)
+                                bool stepped;
+                                // Its own scope: the clipping norm and the scaler's found-inf flags are freed here instead of
+                                // being left to the finalizer.
+                                using (NewDisposeScope())
                                 {
-                                    _precision.UnscaleGradients(optimizer);
-                                    nn.utils.clip_grad_norm_(parameters, _options.GradientClipNorm.Value);
+                                    if (_options.GradientClipNorm.HasValue)
+                                    {
+                                        _precision.UnscaleGradients(optimizer);
+                                        nn.utils.clip_grad_norm_(parameters, _options.GradientClipNorm.Value);
+                                    }
+                                    stepped = _precision.OptimizerStep(optimizer);
+                                    _precision.Update();
+                                    optimizer.zero_grad();
                                 }
-                                bool stepped = _precision.OptimizerStep(optimizer);
                                 if (stepped)
                                     progress.OptimizerSteps++;
-                                _precision.Update();
-                                optimizer.zero_grad();
                                 micro = 0;
 
                                 if (stepped && checkpoints?.EveryOptimizerSteps is int every && progress.OptimizerSteps % every == 0 &&
