@@ -44,6 +44,11 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
         public int GemmSize { get; private set; } = 2048;
 
+        /// <summary><c>--soak [steps]</c>: only the leak soak (Measurement/Soak.cs): AMP steps, then Fit/Save/Load/Transform cycles.</summary>
+        public bool SoakOnly { get; private set; }
+        public int SoakSteps { get; private set; } = 2000;
+        public int SoakCycles { get; private set; } = 12;
+
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
@@ -73,11 +78,20 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.ScoringEngineRows = 64;
                         s.PretrainedScoringRows = 64;
                         break;
+                    case "--soak":
+                        s.SoakOnly = true;
+                        if (i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int steps))
+                        {
+                            s.SoakSteps = steps;
+                            i++;
+                        }
+                        s.TextQuotesPerLanguage = 120; // small fits: the cycles, not the fit, are the point
+                        break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps])");
                 }
             }
             return s;

@@ -39,6 +39,16 @@ double bf16Gemm = GemmRate.Measure(ScalarType.BFloat16, settings.GemmSize);
 double fp32Gemm = GemmRate.Measure(ScalarType.Float32, settings.GemmSize);
 Console.WriteLine($"GEMM {settings.GemmSize}³: bf16 {bf16Gemm / 1e9:F0} GFLOP/s, fp32 {fp32Gemm / 1e9:F0} GFLOP/s ({bf16Gemm / fp32Gemm:F2}x)");
 
+if (settings.SoakOnly)
+{
+    var soak = Soak.Run(settings);
+    string soakJson = Soak.Json(soak);
+    File.WriteAllText(Path.Combine(settings.OutputFolder, "soak.json"), soakJson + "\n");
+    Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
+    Console.WriteLine(soakJson);
+    return 0;
+}
+
 var results = new List<WorkloadResult>();
 var scoring = new Dictionary<string, ScoringRun>();
 foreach (string name in Workload.Names.Where(n => settings.Only == null || settings.Only == n))
