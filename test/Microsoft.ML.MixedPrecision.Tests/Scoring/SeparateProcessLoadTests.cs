@@ -64,25 +64,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Scoring
 
         internal static List<string> RunConsumer(string zip, string kind, string column, string[] files)
         {
-            string dll = typeof(SeparateProcessLoadTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-                .Single(a => a.Key == "ConsumerCheckDll").Value;
-            File.Exists(dll).Should().BeTrue($"the test build builds the consumer ({dll})");
-
-            var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            psi.ArgumentList.Add(dll);
-            psi.ArgumentList.Add(zip);
-            psi.ArgumentList.Add(kind);
-            psi.ArgumentList.Add(column);
-            foreach (var f in files)
-                psi.ArgumentList.Add(f);
-            psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-
-            using var p = Process.Start(psi);
+            using var p = ChildProcess.Start("ConsumerCheckDll", new[] { zip, kind, column }.Concat(files).ToArray());
             var stderr = p.StandardError.ReadToEndAsync();
             string stdout = p.StandardOutput.ReadToEnd();
             if (!p.WaitForExit(150_000))

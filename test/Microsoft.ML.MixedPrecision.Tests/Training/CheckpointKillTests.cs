@@ -89,21 +89,6 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         }
 
         private static Process Start(string folder, TrainingPrecision precision)
-        {
-            string dll = typeof(CheckpointKillTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-                .Single(a => a.Key == "CheckpointChildDll").Value;
-            File.Exists(dll).Should().BeTrue($"the test build builds the checkpoint child ({dll})");
-            var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            psi.ArgumentList.Add(dll);
-            psi.ArgumentList.Add(folder);
-            psi.ArgumentList.Add(precision.ToString());
-            psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-            return Process.Start(psi);
-        }
+            => ChildProcess.Start("CheckpointChildDll", folder, precision.ToString());
     }
 }
