@@ -44,6 +44,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
         public int GemmSize { get; private set; } = 2048;
 
+        /// <summary>
+        /// <c>--peer</c>: also time the PyTorch peer (Debian's python3-torch, Peer/peer_bench.py) on the same batches,
+        /// interleaved with our bare loop, after checking it mirrors ours over <see cref="PeerParitySteps"/> steps.
+        /// </summary>
+        public bool Peer { get; private set; }
+        public int PeerParitySteps { get; private set; } = 3;
+
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
@@ -73,11 +80,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.ScoringEngineRows = 64;
                         s.PretrainedScoringRows = 64;
                         break;
+                    case "--peer": s.Peer = true; break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm)");
                 }
             }
             return s;
