@@ -51,6 +51,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         public bool Peer { get; private set; }
         public int PeerParitySteps { get; private set; } = 3;
 
+        /// <summary><c>--peer-folder DIR</c>: where the peer's weights and batches go, kept after the run (default: a temporary folder, deleted).</summary>
+        public string PeerFolder { get; private set; }
+
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
@@ -81,11 +84,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.PretrainedScoringRows = 64;
                         break;
                     case "--peer": s.Peer = true; break;
+                    case "--peer-folder": s.PeerFolder = Next(); break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm)");
                 }
             }
             return s;

@@ -126,7 +126,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             using (var model = workload.CreateModel(settings.Seed))
             {
                 ours = model.parameters().Sum(p => p.numel());
-                peer = PyTorchPeer.Start(workload, model);
+                peer = PyTorchPeer.Start(workload, model, settings.PeerFolder);
                 oursFp32 = ParityLosses(workload, model, amp: false, settings.PeerParitySteps);
             }
             using (var model = workload.CreateModel(settings.Seed))

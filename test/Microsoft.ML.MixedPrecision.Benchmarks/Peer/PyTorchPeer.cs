@@ -24,12 +24,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
         public const string Python = "/usr/bin/python3";
         private readonly Process _process;
         private readonly string _folder;
+        private readonly bool _keepFolder;
         private bool _disposed;
 
-        private PyTorchPeer(Process process, string folder)
+        private PyTorchPeer(Process process, string folder, bool keepFolder)
         {
             _process = process;
             _folder = folder;
+            _keepFolder = keepFolder;
             Info = ReadLine("start");
         }
 
@@ -38,11 +40,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
 
         /// <summary>
         /// Writes <paramref name="model"/>'s initial state (all of state_dict), the workload's prebuilt batches and its
-        /// optimizer settings to a temporary folder, and starts the peer on it with libtorch's thread count.
+        /// optimizer settings to a folder (under <paramref name="keptFolder"/>, else a temporary one deleted at the end),
+        /// and starts the peer on it with libtorch's thread count.
         /// </summary>
-        public static PyTorchPeer Start(Workload workload, Module model)
+        public static PyTorchPeer Start(Workload workload, Module model, string keptFolder = null)
         {
-            string folder = Path.Combine(Path.GetTempPath(), "mixedprecision-peer", workload.Name);
+            string folder = Path.Combine(keptFolder ?? Path.Combine(Path.GetTempPath(), "mixedprecision-peer"), workload.Name);
             if (Directory.Exists(folder))
                 Directory.Delete(folder, recursive: true);
             TensorFolder.Write(Path.Combine(folder, "weights"), model.state_dict().Select(kv => (kv.Key, kv.Value)));
@@ -72,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
                 start.ArgumentList.Add(arg);
             start.Environment["PYTHONDONTWRITEBYTECODE"] = "1";
             var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {Python}.");
-            return new PyTorchPeer(process, folder);
+            return new PyTorchPeer(process, folder, keepFolder: keptFolder != null);
         }
 
         /// <summary>Per-step losses of <paramref name="steps"/> steps of fresh FP32 and AMP copies, dropout off.</summary>
@@ -184,7 +187,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
             finally
             {
                 _process.Dispose();
-                if (Directory.Exists(_folder))
+                if (!_keepFolder && Directory.Exists(_folder))
                     Directory.Delete(_folder, recursive: true);
             }
         }
