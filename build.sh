@@ -2,7 +2,7 @@
 # The project's two commands (see README.md):
 #   ./build.sh          set up prerequisites, build, run the main job (the Fashion-MNIST sample)
 #   ./build.sh test     set up prerequisites, build, run the whole test suite; ends with "N passed, N failed"
-# Also: ./build.sh bench [--quick] (FP32 vs AMP benchmark; last line is a JSON summary, results in artifacts/bench/),
+# Also: ./build.sh bench [--quick] [--peer] (FP32 vs AMP benchmark; last line is a JSON summary, results in artifacts/bench/),
 #       ./build.sh pack (NuGet package into artifacts/), ./build.sh sample [args] (sample with options).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +27,12 @@ case "$command" in
     exec ./build/run-tests.sh "$@"
     ;;
   bench)
-    ./build/prereqs.sh --datasets --text-datasets
+    # --peer: also Debian's python3-torch, the PyTorch peer the benchmark runs next to ours.
+    peer=()
+    for arg in "$@"; do
+      if [[ "$arg" == "--peer" ]]; then peer=(--peer); fi
+    done
+    ./build/prereqs.sh --datasets --text-datasets "${peer[@]}"
     dotnet build test/Microsoft.ML.MixedPrecision.Benchmarks -c Release -v quiet -nologo
     exec dotnet test/Microsoft.ML.MixedPrecision.Benchmarks/bin/Release/net10.0/Microsoft.ML.MixedPrecision.Benchmarks.dll "$@"
     ;;

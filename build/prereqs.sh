@@ -7,18 +7,22 @@
 #     Tux Paint's stamp pictures, a few of them SVG only, rendered with rsvg-convert) (only when asked with --image-datasets).
 #   - apt's package index of Debian 12 (bookworm) main: samples/DebianText's descriptions and sections; apt-get update
 #     when /var/lib/apt/lists has none (only when asked with --debian-text).
+#   - python3-torch (Debian 12's PyTorch 1.13) and libopenblas0-openmp (without it its fp32 matmuls use the slow
+#     reference BLAS): the benchmark's PyTorch peer, run with /usr/bin/python3 (only when asked with --peer).
 set -euo pipefail
 
 want_datasets=0
 want_text_datasets=0
 want_image_datasets=0
 want_debian_text=0
+want_peer=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
     --text-datasets) want_text_datasets=1 ;;
     --image-datasets) want_image_datasets=1 ;;
     --debian-text) want_debian_text=1 ;;
+    --peer) want_peer=1 ;;
   esac
 done
 
@@ -187,4 +191,26 @@ if [[ $want_debian_text -eq 1 ]]; then
     exit 1
   fi
   [[ -x /usr/lib/apt/apt-helper ]] || { log "the Debian text sample reads the list with /usr/lib/apt/apt-helper (package apt), which is missing"; exit 1; }
+fi
+
+if [[ $want_peer -eq 1 ]]; then
+  # ./build.sh bench --peer: the PyTorch mirror of the benchmark's networks (test/.../Benchmarks/Peer). Not needed by CI.
+  missing=()
+  for pkg in python3-torch libopenblas0-openmp; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "python3-torch, libopenblas0-openmp: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    # Without recommends (they pull in OpenCV, GDAL, Qt, ...): what remains is libtorch, its libraries and numpy.
+    new=$(DEBIAN_FRONTEND=noninteractive apt-get -s install --no-install-recommends "${missing[@]}" | awk '$1 == "Inst" { n++ } END { print n + 0 }')
+    log "installing ${missing[*]} for the PyTorch peer ($new packages with their dependencies, no recommends)"
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "the benchmark's PyTorch peer needs Debian's ${missing[*]}: run 'apt-get install --no-install-recommends ${missing[*]}' as root"
+    exit 1
+  fi
+  /usr/bin/python3 -c 'import torch' 2>/dev/null \
+    || { log "python3-torch is installed but '/usr/bin/python3 -c \"import torch\"' fails:"; /usr/bin/python3 -c 'import torch'; exit 1; }
 fi

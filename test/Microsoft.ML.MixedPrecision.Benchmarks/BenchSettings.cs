@@ -49,6 +49,16 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         public int SoakSteps { get; private set; } = 2000;
         public int SoakCycles { get; private set; } = 12;
 
+        /// <summary>
+        /// <c>--peer</c>: also time the PyTorch peer (Debian's python3-torch, Peer/peer_bench.py) on the same batches,
+        /// interleaved with our bare loop, after checking it mirrors ours over <see cref="PeerParitySteps"/> steps.
+        /// </summary>
+        public bool Peer { get; private set; }
+        public int PeerParitySteps { get; private set; } = 3;
+
+        /// <summary><c>--peer-folder DIR</c>: where the peer's weights and batches go, kept after the run (default: a temporary folder, deleted).</summary>
+        public string PeerFolder { get; private set; }
+
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
@@ -87,11 +97,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         }
                         s.TextQuotesPerLanguage = 120; // small fits: the cycles, not the fit, are the point
                         break;
+
+                    case "--peer": s.Peer = true; break;
+                    case "--peer-folder": s.PeerFolder = Next(); break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps])");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps])");
                 }
             }
             return s;

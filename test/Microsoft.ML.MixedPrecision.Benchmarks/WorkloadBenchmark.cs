@@ -1,7 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using Microsoft.ML.MixedPrecision.Benchmarks.Peer;
 using Microsoft.ML.MixedPrecision.Benchmarks.Report;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 
@@ -10,7 +12,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
     /// <summary>
     /// The measurements of one workload: per-layer kernels, then repetitions that each time a bare-loop segment and an
     /// estimator fit in both precisions (so a slow spell of the machine hits bare, estimator, FP32 and AMP alike), then
-    /// memory (child processes) and scoring.
+    /// memory (child processes) and scoring. With <c>--peer</c> the PyTorch peer's FP32 and AMP segments run in each
+    /// repetition right after ours, on the same batches from the same initial weights.
     /// </summary>
     internal static class WorkloadBenchmark
     {
@@ -30,6 +33,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             int repetitions = workload.Repetitions(settings);
             Console.WriteLine($"bare loop: {workload.Batches.Count} prebuilt batches, {settings.BareWarmupSteps} warm-up steps, segments of {steps} steps; " +
                               $"estimator: one epoch per fit, {workload.EstimatorWarmupBatches(settings)} warm-up batches; {repetitions} repetitions");
+            using var peer = settings.Peer ? StartPeer(workload, settings, result) : null;
             using (var fp32Model = workload.CreateModel(settings.Seed))
             using (var ampModel = workload.CreateModel(settings.Seed))
             using (var fp32 = workload.CreateBareLoop(fp32Model, amp: false))
@@ -44,6 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
                 fp32.Run(settings.BareWarmupSteps);
                 amp.Run(settings.BareWarmupSteps);
+                peer?.Warmup(settings.BareWarmupSteps);
                 for (int rep = 0; rep < repetitions; rep++)
                 {
                     foreach (bool useAmp in Stats.InterleavedOrder(rep))
@@ -52,6 +57,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         double rate = steps * loop.SamplesPerStep / loop.Run(steps);
                         (useAmp ? result.BareAmp : result.BareFp32).Add(rate);
                         Console.WriteLine($"  bare   {Label(useAmp)} rep {rep + 1}: {rate:F0} samples/s");
+                    }
+                    if (peer != null)
+                    {
+                        foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                        {
+                            double rate = steps * fp32.SamplesPerStep / peer.Run(useAmp, steps);
+                            (useAmp ? result.Peer.Amp : result.Peer.Fp32).Add(rate);
+                            Console.WriteLine($"  peer   {Label(useAmp)} rep {rep + 1}: {rate:F0} samples/s (PyTorch {result.Peer.TorchVersion})");
+                        }
                     }
                     foreach (bool useAmp in Stats.InterleavedOrder(rep))
                     {
@@ -75,6 +89,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             Console.WriteLine($"ML.NET: FP32 {result.Fp32SamplesPerSecond:F0}, AMP {result.AmpSamplesPerSecond:F0} samples/s ({result.Speedup:F2}x); " +
                               $"{result.SpeedupOfGemmRatio:F2} of the GEMM ratio {result.GemmRatio:F2}; pipeline/bare AMP {result.PipelineVsBare:F2}, FP32 {result.PipelineVsBareFp32:F2}");
 
+            if (result.Peer != null)
+            {
+                Console.WriteLine($"PyTorch peer: FP32 {result.Peer.Fp32Median:F0}, AMP {result.Peer.AmpMedian:F0} samples/s; ours/peer estimator AMP {result.OursVsPeerAmp:F2}, " +
+                                  $"FP32 {result.OursVsPeerFp32:F2}; bare AMP {result.BareVsPeerAmp:F2}, FP32 {result.BareVsPeerFp32:F2}");
+                peer.Dispose(); // its memory is not ours to measure
+            }
+
             for (int rep = 0; rep < workload.MemoryRepetitions(settings); rep++)
             {
                 foreach (bool useAmp in Stats.InterleavedOrder(rep))
@@ -91,6 +112,53 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                               $"PredictionEngine {score.PredictionEngineRowsPerSecond:F0} rows/s");
             return (result, score);
         }
+
+        /// <summary>
+        /// Exports a fresh model's weights and the batches to the peer, then checks that it mirrors ours: the same
+        /// parameter count, and the same per-step losses over <see cref="BenchSettings.PeerParitySteps"/> steps from those
+        /// weights (dropout off in the text networks; the CNNs have none), FP32 and AMP.
+        /// </summary>
+        private static PyTorchPeer StartPeer(Workload workload, BenchSettings settings, WorkloadResult result)
+        {
+            PyTorchPeer peer;
+            List<double> oursFp32, oursAmp;
+            long ours;
+            using (var model = workload.CreateModel(settings.Seed))
+            {
+                ours = model.parameters().Sum(p => p.numel());
+                peer = PyTorchPeer.Start(workload, model, settings.PeerFolder);
+                oursFp32 = ParityLosses(workload, model, amp: false, settings.PeerParitySteps);
+            }
+            using (var model = workload.CreateModel(settings.Seed))
+                oursAmp = ParityLosses(workload, model, amp: true, settings.PeerParitySteps);
+            var (peerFp32, peerAmp) = peer.Parity(settings.PeerParitySteps);
+            result.Peer = new PeerResult
+            {
+                TorchVersion = peer.Info.GetProperty("torch").GetString(),
+                Threads = peer.Info.GetProperty("threads").GetInt32(),
+                Blas = peer.Info.GetProperty("blas").GetString(),
+                ParameterCount = peer.Info.GetProperty("parameter_count").GetInt64(),
+                OursParityFp32 = oursFp32, OursParityAmp = oursAmp, PeerParityFp32 = peerFp32, PeerParityAmp = peerAmp,
+            };
+            var r = result.Peer;
+            Console.WriteLine($"PyTorch peer {r.TorchVersion} ({r.Threads} threads, BLAS {r.Blas}): {r.ParameterCount:N0} parameters (ours {ours:N0}); " +
+                              $"{settings.PeerParitySteps} steps from the same weights: losses FP32 ours {Join(oursFp32)} / peer {Join(peerFp32)}, " +
+                              $"AMP ours {Join(oursAmp)} / peer {Join(peerAmp)}; first-step relative difference FP32 {r.FirstLossDifferenceFp32:E1}, " +
+                              $"AMP {r.FirstLossDifferenceAmp:E1} (tolerance {PeerResult.Fp32Tolerance:E0} / {PeerResult.AmpTolerance:E0}): " +
+                              (r.ParityPassed(ours) ? "parity ok" : "PARITY FAILED"));
+            return peer;
+        }
+
+        private static List<double> ParityLosses(Workload workload, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, bool amp, int steps)
+        {
+            using var loop = workload.CreateBareLoop(model, amp);
+            if (model is not Vision.ResNet)
+                model.eval(); // the text networks: no BatchNorm, so eval() only turns dropout off, as in the peer
+            loop.Run(steps);
+            return loop.Losses.ToList();
+        }
+
+        private static string Join(IEnumerable<double> values) => string.Join(" ", values.Select(v => v.ToString("F5")));
 
         private static string Label(bool amp) => amp ? "AMP " : "FP32";
 

@@ -41,6 +41,17 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("fit wall clock FP32 / AMP, s", r => $"{Stats(r.FitSecondsFp32):F1} / {Stats(r.FitSecondsAmp):F1}");
             Row("scoring the saved model, Transform rows/s", r => $"{scoring[r.Name].TransformRowsPerSecond:F0}");
             Row("scoring, PredictionEngine rows/s", r => $"{scoring[r.Name].PredictionEngineRowsPerSecond:F0}");
+            if (results.Any(r => r.Peer != null))
+            {
+                string Peer(WorkloadResult r, Func<PeerResult, string> value) => r.Peer == null ? "–" : value(r.Peer);
+                Row("PyTorch peer (bare loop) FP32, samples/s", r => Peer(r, p => $"{p.Fp32Median:F0}"));
+                Row("PyTorch peer (bare loop) AMP, samples/s", r => Peer(r, p => $"{p.AmpMedian:F0}"));
+                Row("**ours_vs_peer** AMP: estimator (bare)", r => Peer(r, _ => $"**{r.OursVsPeerAmp:F2}** ({r.BareVsPeerAmp:F2})"));
+                Row("**ours_vs_peer** FP32: estimator (bare)", r => Peer(r, _ => $"**{r.OursVsPeerFp32:F2}** ({r.BareVsPeerFp32:F2})"));
+                Row("peer parity: parameters equal; first-step loss rel. diff FP32 / AMP", r => Peer(r, p =>
+                    $"{(p.ParameterCount == r.ParameterCount ? "yes" : $"NO ({p.ParameterCount})")}; {p.FirstLossDifferenceFp32:E1} / {p.FirstLossDifferenceAmp:E1}" +
+                    (p.ParityPassed(r.ParameterCount) ? "" : " FAILED")));
+            }
             s.AppendLine();
             foreach (var r in results)
             {
@@ -84,6 +95,49 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             foreach (var (name, score) in scoring)
                 scores[$"{name}_prediction_engine_rows_per_s"] = Round(score.PredictionEngineRowsPerSecond);
             root["scoring"] = scores;
+            var peers = results.Where(r => r.Peer != null).ToList();
+            if (peers.Count > 0)
+            {
+                var peer = new Dictionary<string, object>
+                {
+                    ["torch"] = peers[0].Peer.TorchVersion,
+                    ["threads"] = peers[0].Peer.Threads,
+                    ["blas"] = peers[0].Peer.Blas,
+                };
+                var ratios = new Dictionary<string, object>();
+                foreach (var r in peers)
+                {
+                    var p = r.Peer;
+                    peer[r.Name] = new Dictionary<string, object>
+                    {
+                        ["fp32_samples_per_s"] = Round(p.Fp32Median),
+                        ["amp_samples_per_s"] = Round(p.AmpMedian),
+                        ["parameter_count"] = p.ParameterCount,
+                        ["parity"] = new Dictionary<string, object>
+                        {
+                            ["passed"] = p.ParityPassed(r.ParameterCount),
+                            ["parameter_count_equal"] = p.ParameterCount == r.ParameterCount,
+                            ["first_loss_rel_diff_fp32"] = p.FirstLossDifferenceFp32,
+                            ["first_loss_rel_diff_amp"] = p.FirstLossDifferenceAmp,
+                            ["max_loss_rel_diff_fp32"] = p.MaxLossDifferenceFp32,
+                            ["max_loss_rel_diff_amp"] = p.MaxLossDifferenceAmp,
+                            ["ours_losses_fp32"] = p.OursParityFp32,
+                            ["peer_losses_fp32"] = p.PeerParityFp32,
+                            ["ours_losses_amp"] = p.OursParityAmp,
+                            ["peer_losses_amp"] = p.PeerParityAmp,
+                        },
+                    };
+                    ratios[r.Name] = new Dictionary<string, double?>
+                    {
+                        ["amp"] = Round(r.OursVsPeerAmp),
+                        ["fp32"] = Round(r.OursVsPeerFp32),
+                        ["bare_amp"] = Round(r.BareVsPeerAmp),
+                        ["bare_fp32"] = Round(r.BareVsPeerFp32),
+                    };
+                }
+                root["peer"] = peer;
+                root["ours_vs_peer"] = ratios;
+            }
             return JsonSerializer.Serialize(root);
         }
 

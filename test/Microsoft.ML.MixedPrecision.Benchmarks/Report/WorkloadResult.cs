@@ -74,6 +74,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public double Mfu => Stats.Ratio(TrainingFlopsPerExample * AmpSamplesPerSecond, Bf16GemmFlops);
         public double MfuBare => Stats.Ratio(TrainingFlopsPerExample * BareAmpMedian, Bf16GemmFlops);
 
+        /// <summary>The PyTorch peer's figures (<c>--peer</c>), or null.</summary>
+        public PeerResult Peer { get; set; }
+
+        /// <summary>Ours ÷ the PyTorch peer's samples/s: the estimator's and the bare loop's, AMP and FP32.</summary>
+        public double OursVsPeerAmp => Stats.Ratio(AmpSamplesPerSecond, Peer?.AmpMedian ?? double.NaN);
+        public double OursVsPeerFp32 => Stats.Ratio(Fp32SamplesPerSecond, Peer?.Fp32Median ?? double.NaN);
+        public double BareVsPeerAmp => Stats.Ratio(BareAmpMedian, Peer?.AmpMedian ?? double.NaN);
+        public double BareVsPeerFp32 => Stats.Ratio(BareFp32Median, Peer?.Fp32Median ?? double.NaN);
+
         public double Median(List<MemoryProbe.Result> results, System.Func<MemoryProbe.Result, long> value)
             => Stats.Median(results.ConvertAll(r => (double)value(r)));
     }
