@@ -92,6 +92,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.SoakOnly = true;
                         if (i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int steps))
                         {
+                            if (steps < 1)
+                                throw new ArgumentException("--soak needs at least 1 step.");
                             s.SoakSteps = steps;
                             i++;
                         }
