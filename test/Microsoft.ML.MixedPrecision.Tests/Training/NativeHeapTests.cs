@@ -10,25 +10,14 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
     [DoNotParallelize] // counts the whole process's page faults
     public class NativeHeapTests
     {
-        // Above glibc's largest mmap threshold (32 MiB), so by default every such block is mmap'd and unmapped again and
-        // each cycle faults all of its pages in. 48 MiB still fits one of glibc's per-thread heaps (64 MiB; MSTest runs
-        // tests off the main thread); 80 MiB does not, so a thread's arena can only ever mmap it.
-        private const int HeapBlock = 48 << 20;
+        // Whether a freed block is reused without faulting while retained depends, off the main thread (where MSTest runs
+        // tests), on the state of glibc's per-thread arena (its heaps are at most 64 MiB and an emptied extra heap is
+        // unmapped whatever the trim threshold): such a test passed and failed from one run to the next, so the reuse is
+        // measured by the benchmark (page faults and samples/s, README) instead. What is deterministic: once no fit
+        // trains, a block above 64 MiB is mmap'd and unmapped again (retention switches mmap off; the end must restore it).
+        private const int HeapBlock = 40 << 20;
         private const int MappedBlock = 80 << 20;
         private const int Cycles = 6;
-
-        [TestMethod]
-        public void While_retained_a_freed_block_is_reused_without_faulting_its_pages_in_again()
-        {
-            if (!NativeHeap.IsTunable)
-                Assert.Inconclusive("The C library is not glibc.");
-
-            using (NativeHeap.RetainFreedMemory())
-            {
-                AllocateTouchFree(HeapBlock); // the first cycle faults the pages in once
-                FaultsOver(Cycles, HeapBlock).Should().BeLessThan(Pages(HeapBlock) / 4, "the freed block's pages stay mapped for the next cycle");
-            }
-        }
 
         [TestMethod]
         public void After_the_last_retention_large_blocks_are_unmapped_again_as_by_default()
@@ -41,20 +30,6 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 AllocateTouchFree(HeapBlock);
             FaultsOver(Cycles, MappedBlock).Should().BeGreaterThan(Cycles * Pages(MappedBlock) / 2,
                 "once no fit trains, glibc maps and unmaps large blocks again");
-        }
-
-        [TestMethod]
-        public void Nested_retentions_end_with_the_last_one()
-        {
-            if (!NativeHeap.IsTunable)
-                Assert.Inconclusive("The C library is not glibc.");
-
-            using (NativeHeap.RetainFreedMemory())
-            {
-                using (NativeHeap.RetainFreedMemory())
-                    AllocateTouchFree(HeapBlock);
-                FaultsOver(Cycles, HeapBlock).Should().BeLessThan(Pages(HeapBlock) / 4, "the outer fit still trains after the inner one ended");
-            }
         }
 
         private static long Pages(int bytes) => bytes / 4096;
