@@ -144,6 +144,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             byte[] onnx = ExportOnnx(steps, model, classCount);
             ThrowIfCanceled();
             var transformer = steps.CreateTransformer(onnx, input, classNames, classCount, summary.WithSkippedRows(log.Skipped));
+            ThrowIfCanceled(); // a cancel during export still means no model (the checkpoints stay for a rerun)
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             checkpoints?.FitSucceeded();
             return transformer;
