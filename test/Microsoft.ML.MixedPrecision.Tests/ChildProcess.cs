@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
@@ -26,6 +27,21 @@ namespace Microsoft.ML.MixedPrecision.Tests
                 psi.ArgumentList.Add(argument);
             psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
             return Process.Start(psi);
+        }
+
+        /// <summary>Runs the program to its end and returns its output lines; throws if it times out, fails if it exits non-zero.</summary>
+        public static List<string> Run(string dllMetadataKey, TimeSpan timeout, string what, params string[] arguments)
+        {
+            using var child = Start(dllMetadataKey, arguments);
+            var stderr = child.StandardError.ReadToEndAsync();
+            string stdout = child.StandardOutput.ReadToEnd();
+            if (!child.WaitForExit(timeout))
+            {
+                child.Kill(entireProcessTree: true);
+                throw new TimeoutException($"The {what} did not finish.");
+            }
+            child.ExitCode.Should().Be(0, $"the {what} failed:\n{stdout}\n{stderr.Result}");
+            return stdout.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         }
     }
 }

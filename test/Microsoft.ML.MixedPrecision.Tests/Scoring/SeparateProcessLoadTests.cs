@@ -64,16 +64,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Scoring
 
         internal static List<string> RunConsumer(string zip, string kind, string column, string[] files)
         {
-            using var p = ChildProcess.Start("ConsumerCheckDll", new[] { zip, kind, column }.Concat(files).ToArray());
-            var stderr = p.StandardError.ReadToEndAsync();
-            string stdout = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(150_000))
-            {
-                p.Kill(entireProcessTree: true);
-                throw new TimeoutException("The consumer process did not finish.");
-            }
-            p.ExitCode.Should().Be(0, $"consumer ({kind}) failed:\n{stdout}\n{stderr.Result}");
-            return stdout.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+            return ChildProcess.Run("ConsumerCheckDll", TimeSpan.FromSeconds(150), $"consumer ({kind})",
+                new[] { zip, kind, column }.Concat(files).ToArray());
         }
     }
 }

@@ -75,18 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         private static bool IsOutcome(string line) => line.StartsWith("EPOCH\t") || line.StartsWith("SUMMARY\t") || line.StartsWith("MODEL\t");
 
         private static List<string> RunToEnd(string folder, TrainingPrecision precision)
-        {
-            using var child = Start(folder, precision);
-            var stderr = child.StandardError.ReadToEndAsync();
-            string stdout = child.StandardOutput.ReadToEnd();
-            if (!child.WaitForExit(240_000))
-            {
-                child.Kill(entireProcessTree: true);
-                throw new TimeoutException("The checkpoint child did not finish.");
-            }
-            child.ExitCode.Should().Be(0, $"the child ({folder}, {precision}) failed:\n{stdout}\n{stderr.Result}");
-            return stdout.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
-        }
+            => ChildProcess.Run("CheckpointChildDll", TimeSpan.FromSeconds(240), $"checkpoint child ({folder}, {precision})", folder, precision.ToString());
 
         private static Process Start(string folder, TrainingPrecision precision)
             => ChildProcess.Start("CheckpointChildDll", folder, precision.ToString());
