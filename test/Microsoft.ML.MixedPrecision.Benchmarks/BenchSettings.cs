@@ -98,6 +98,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                             i++;
                         }
                         s.TextQuotesPerLanguage = 120; // small fits: the cycles, not the fit, are the point
+                        s.ImageTrainingImages = 896;
                         break;
 
                     case "--peer": s.Peer = true; break;

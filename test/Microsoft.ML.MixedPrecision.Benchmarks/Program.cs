@@ -41,8 +41,8 @@ Console.WriteLine($"GEMM {settings.GemmSize}³: bf16 {bf16Gemm / 1e9:F0} GFLOP/s
 
 if (settings.SoakOnly)
 {
-    var soak = Soak.Run(settings);
-    string soakJson = Soak.Json(soak);
+    var (soakSamples, soakPhases) = Soak.Run(settings);
+    string soakJson = Soak.Json(soakSamples, soakPhases);
     File.WriteAllText(Path.Combine(settings.OutputFolder, "soak.json"), soakJson + "\n");
     Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
     Console.WriteLine(soakJson);

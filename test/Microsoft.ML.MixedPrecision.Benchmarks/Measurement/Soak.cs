@@ -9,61 +9,94 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
     /// <summary>
     /// <c>--soak</c>: does a long run leak? Thousands of AMP training steps of the image workload's bare loop, then repeated
-    /// Fit → Save → Load → Transform cycles of the text trainer in one process, sampling the resident set and TorchSharp's
-    /// live-tensor count (after a full GC, so tensors waiting for the finalizer do not count) along the way.
+    /// Fit → Save → Load → Transform cycles of the image and text trainers in one process, sampling the resident set, the
+    /// bytes in use in the native heap and TorchSharp's live-tensor count (after a full GC, so tensors waiting for the
+    /// finalizer do not count) along the way.
     /// </summary>
+    /// <remarks>
+    /// TorchSharp's count is not a pure live-tensor count: <c>new Parameter(tensor)</c> takes over the tensor's native
+    /// handle without decrementing the count (TorchSharp 0.107, <c>Tensor.MoveHandle</c>), so every parameter ever
+    /// made leaves the count one higher although nothing native is kept. Each Fit builds a network, so the count climbs
+    /// by the network's parameter count per cycle. The soak measures that offset in the same process (a network of the
+    /// same kind made and disposed) and reports the drift net of it.
+    /// </remarks>
     internal static class Soak
     {
-        public sealed record Sample(string Phase, int Index, long ResidentMiB, long LiveTensors);
+        public sealed record Sample(string Phase, int Index, long ResidentMiB, double HeapInUseMiB, double ManagedMiB, long LiveTensors);
 
-        public static List<Sample> Run(BenchSettings settings)
+        public sealed record CyclePhase(string Name, long CountOffsetPerNetwork);
+
+        public static (List<Sample> Samples, List<CyclePhase> Phases) Run(BenchSettings settings)
         {
             var samples = new List<Sample>();
+            var phases = new List<CyclePhase>();
             using (var image = Workload.Create("image"))
             {
                 image.LoadBareData(settings, image.BareBatches(settings));
-                using var model = image.CreateModel(settings.Seed);
-                using var loop = image.CreateBareLoop(model, amp: true);
-                int every = Math.Max(1, settings.SoakSteps / 8);
-                for (int done = 0; done <= settings.SoakSteps; done += every)
+                using (var model = image.CreateModel(settings.Seed))
+                using (var loop = image.CreateBareLoop(model, amp: true))
                 {
-                    if (done > 0)
-                        loop.Run(every);
-                    samples.Add(Take("steps", done));
-                    Console.WriteLine($"  soak: {done} AMP steps, RSS {samples[^1].ResidentMiB} MiB, live tensors {samples[^1].LiveTensors}");
+                    int every = Math.Max(1, settings.SoakSteps / 8);
+                    for (int done = 0; done <= settings.SoakSteps; done += every)
+                    {
+                        if (done > 0)
+                            loop.Run(every);
+                        samples.Add(Take("steps", done));
+                    }
                 }
+                phases.Add(FitCycles(image, settings, samples));
             }
-
             using (var text = Workload.Create("text"))
             {
-                string path = Path.Combine(settings.OutputFolder, "soak-text.zip");
-                for (int cycle = 0; cycle <= settings.SoakCycles; cycle++)
-                {
-                    if (cycle > 0)
-                    {
-                        text.TrainWithEstimator(amp: true, settings, path); // Fit and Save
-                        text.Score(path, settings);                         // Load and Transform / PredictionEngine
-                    }
-                    samples.Add(Take("fit-save-load-transform", cycle));
-                    Console.WriteLine($"  soak: {cycle} Fit/Save/Load/Transform cycles, RSS {samples[^1].ResidentMiB} MiB, live tensors {samples[^1].LiveTensors}");
-                }
+                text.LoadBareData(settings, 1); // only for CreateModel's vocabulary
+                phases.Add(FitCycles(text, settings, samples));
             }
-            return samples;
+            return (samples, phases);
         }
 
-        public static string Json(IReadOnlyList<Sample> samples)
+        private static CyclePhase FitCycles(Workload workload, BenchSettings settings, List<Sample> samples)
         {
-            string Phase(string name)
+            string phase = workload.Name + "-fit-save-load-transform";
+            string path = Path.Combine(settings.OutputFolder, $"soak-{workload.Name}.zip");
+            for (int cycle = 0; cycle <= settings.SoakCycles; cycle++)
+            {
+                if (cycle > 0)
+                {
+                    workload.TrainWithEstimator(amp: true, settings, path); // Fit and Save
+                    workload.Score(path, settings);                         // Load and Transform / PredictionEngine
+                }
+                samples.Add(Take(phase, cycle));
+            }
+
+            // The count's offset for one network of the kind each Fit builds (see remarks).
+            long before = Take(phase + "-offset", 0).LiveTensors;
+            workload.CreateModel(settings.Seed).Dispose();
+            long offset = Take(phase + "-offset", 1).LiveTensors - before;
+            Console.WriteLine($"  soak: {workload.Name}: making and disposing one network raises TorchSharp's tensor count by {offset}");
+            return new CyclePhase(phase, offset);
+        }
+
+        public static string Json(IReadOnlyList<Sample> samples, IReadOnlyList<CyclePhase> cyclePhases)
+        {
+            string Phase(string name, long offsetPerUnit)
             {
                 var p = samples.Where(s => s.Phase == name).ToList();
                 // The first sample after the first unit of work is the baseline: one-time costs (kernels, caches) are in it.
                 var first = p[1];
                 var last = p[^1];
+                long units = last.Index - first.Index;
+                long netDrift = last.LiveTensors - first.LiveTensors - units * offsetPerUnit;
                 return string.Create(CultureInfo.InvariantCulture,
                     $"\"{name}\":{{\"count\":{last.Index},\"rss_mib_after_first\":{first.ResidentMiB},\"rss_mib_at_end\":{last.ResidentMiB}," +
-                    $"\"live_tensors_after_first\":{first.LiveTensors},\"live_tensors_at_end\":{last.LiveTensors}}}");
+                    $"\"rss_mib_max_after_first\":{p.Skip(1).Max(s => s.ResidentMiB)}," +
+                    $"\"heap_in_use_mib_after_first\":{first.HeapInUseMiB:F1},\"heap_in_use_mib_at_end\":{last.HeapInUseMiB:F1}," +
+                    $"\"managed_mib_after_first\":{first.ManagedMiB:F1},\"managed_mib_at_end\":{last.ManagedMiB:F1}," +
+                    $"\"live_tensors_after_first\":{first.LiveTensors},\"live_tensors_at_end\":{last.LiveTensors}," +
+                    $"\"count_offset_per_unit\":{offsetPerUnit},\"live_tensors_net_drift\":{netDrift}}}");
             }
-            return "{\"soak\":{" + Phase("steps") + "," + Phase("fit-save-load-transform") + "}}";
+            var parts = new List<string> { Phase("steps", 0) };
+            parts.AddRange(cyclePhases.Select(c => Phase(c.Name, c.CountOffsetPerNetwork)));
+            return "{\"soak\":{" + string.Join(",", parts) + "}}";
         }
 
         private static Sample Take(string phase, int index)
@@ -71,7 +104,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
-            return new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, TorchSharp.torch.Tensor.TotalCount);
+            var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
+                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), TorchSharp.torch.Tensor.TotalCount);
+            if (!phase.EndsWith("-offset", StringComparison.Ordinal))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} MiB, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}"));
+            return sample;
         }
     }
 }
