@@ -138,15 +138,24 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                 Threads = peer.Info.GetProperty("threads").GetInt32(),
                 Blas = peer.Info.GetProperty("blas").GetString(),
                 ParameterCount = peer.Info.GetProperty("parameter_count").GetInt64(),
+                Layouts = Layouts(peer.Info.GetProperty("layouts")),
                 OursParityFp32 = oursFp32, OursParityAmp = oursAmp, PeerParityFp32 = peerFp32, PeerParityAmp = peerAmp,
             };
             var r = result.Peer;
-            Console.WriteLine($"PyTorch peer {r.TorchVersion} ({r.Threads} threads, BLAS {r.Blas}): {r.ParameterCount:N0} parameters (ours {ours:N0}); " +
+            Console.WriteLine($"PyTorch peer {r.TorchVersion} ({r.Threads} threads, BLAS {r.Blas}{(r.Layouts is null ? "" : $"; conv weights {r.Layouts}, its faster layouts")}): " +
+                              $"{r.ParameterCount:N0} parameters (ours {ours:N0}); " +
                               $"{settings.PeerParitySteps} steps from the same weights: losses FP32 ours {Join(oursFp32)} / peer {Join(peerFp32)}, " +
                               $"AMP ours {Join(oursAmp)} / peer {Join(peerAmp)}; first-step relative difference FP32 {r.FirstLossDifferenceFp32:E1}, " +
                               $"AMP {r.FirstLossDifferenceAmp:E1} (tolerance {PeerResult.Fp32Tolerance:E0} / {PeerResult.AmpTolerance:E0}): " +
                               (r.ParityPassed(ours) ? "parity ok" : "PARITY FAILED"));
             return peer;
+        }
+
+        /// <summary>"fp32 nchw, amp channels_last" from the peer's {"fp32": …, "amp": …}, or null for networks without a layout.</summary>
+        private static string Layouts(System.Text.Json.JsonElement layouts)
+        {
+            string fp32 = layouts.GetProperty("fp32").GetString(), amp = layouts.GetProperty("amp").GetString();
+            return fp32 is null && amp is null ? null : $"fp32 {fp32}, amp {amp}";
         }
 
         private static List<double> ParityLosses(Workload workload, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, bool amp, int steps)

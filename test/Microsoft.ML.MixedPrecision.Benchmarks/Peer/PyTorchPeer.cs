@@ -123,7 +123,6 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
                     ResNetArchitecture.PretrainedResNet18 => "pretrained18",
                     _ => throw new NotSupportedException($"The peer has no mirror of {r.Architecture}."),
                 },
-                ["channels_last"] = true, // every benchmark ResNet is SetChannelsLast(true), as the trainer does
             },
             TextTransformer t => new Dictionary<string, object>
             {

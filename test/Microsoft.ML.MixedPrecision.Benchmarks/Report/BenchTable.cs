@@ -46,6 +46,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                 string Peer(WorkloadResult r, Func<PeerResult, string> value) => r.Peer == null ? "–" : value(r.Peer);
                 Row("PyTorch peer (bare loop) FP32, samples/s", r => Peer(r, p => $"{p.Fp32Median:F0}"));
                 Row("PyTorch peer (bare loop) AMP, samples/s", r => Peer(r, p => $"{p.AmpMedian:F0}"));
+                Row("PyTorch peer conv weight layout (its faster one per precision)", r => Peer(r, p => p.Layouts ?? "–"));
                 Row("**ours_vs_peer** AMP: estimator (bare)", r => Peer(r, _ => $"**{r.OursVsPeerAmp:F2}** ({r.BareVsPeerAmp:F2})"));
                 Row("**ours_vs_peer** FP32: estimator (bare)", r => Peer(r, _ => $"**{r.OursVsPeerFp32:F2}** ({r.BareVsPeerFp32:F2})"));
                 Row("peer parity: parameters equal; first-step loss rel. diff FP32 / AMP", r => Peer(r, p =>
@@ -113,6 +114,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                         ["fp32_samples_per_s"] = Round(p.Fp32Median),
                         ["amp_samples_per_s"] = Round(p.AmpMedian),
                         ["parameter_count"] = p.ParameterCount,
+                        ["conv_layouts"] = p.Layouts,
                         ["parity"] = new Dictionary<string, object>
                         {
                             ["passed"] = p.ParityPassed(r.ParameterCount),

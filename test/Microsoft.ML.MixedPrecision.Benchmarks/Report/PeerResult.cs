@@ -15,6 +15,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public int Threads { get; init; }
         public string Blas { get; init; }
         public long ParameterCount { get; init; }
+
+        /// <summary>The CNNs' conv weight layout the peer timed faster, per precision ("fp32 nchw, amp channels_last"), or null.</summary>
+        public string Layouts { get; init; }
         public List<double> Fp32 { get; } = new List<double>();
         public List<double> Amp { get; } = new List<double>();
 
