@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Catalog;
 using Microsoft.ML.MixedPrecision.Onnx;
@@ -278,8 +280,6 @@ namespace Microsoft.ML.MixedPrecision.Text
             return new TextTrainingData(sequences, rows.Labels, bucket);
         }
 
-
-
         /// <summary>Texts and 0-based labels read from an IDataView.</summary>
         private sealed class TextRows : IExampleSet<TextRows>
         {
@@ -300,6 +300,20 @@ namespace Microsoft.ML.MixedPrecision.Text
                     subset.LabelList.Add(LabelList[i]);
                 }
                 return subset;
+            }
+
+            public void HashFeatures(IncrementalHash hash)
+            {
+                foreach (var column in new[] { First, Second })
+                {
+                    hash.AppendData(BitConverter.GetBytes(column.Count));
+                    foreach (string text in column)
+                    {
+                        // Length-prefixed, so ["ab", "c"] and ["a", "bc"] differ; null (missing) apart from "".
+                        hash.AppendData(BitConverter.GetBytes(text?.Length ?? -1));
+                        hash.AppendData(Encoding.UTF8.GetBytes(text ?? ""));
+                    }
+                }
             }
         }
     }

@@ -132,7 +132,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
             var fingerprint = o.CheckpointDirectory == null ? null : CheckpointFingerprint.Create(o, mixedPrecision, precision.Precision,
-                device.ToString(), seed, train.Labels, validation?.Labels, classNames.DenseValues().Select(n => n.ToString()));
+                device.ToString(), seed, train, validation, classNames.DenseValues().Select(n => n.ToString()));
             using var checkpoints = CheckpointSession.Open(o, fingerprint, log);
             TrainingSummary summary;
             using (NativeHeap.RetainFreedMemory())

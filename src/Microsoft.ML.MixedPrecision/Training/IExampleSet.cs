@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace Microsoft.ML.MixedPrecision.Training
 {
     /// <summary>Labelled examples read from an IDataView, before the trainer turns them into training batches.</summary>
@@ -10,5 +12,11 @@ namespace Microsoft.ML.MixedPrecision.Training
 
         /// <summary>The examples at <paramref name="indices"/>, in that order.</summary>
         TSelf Subset(int[] indices);
+
+        /// <summary>
+        /// Appends the examples' features (not their labels), in order, to <paramref name="hash"/>: a checkpoint's fingerprint
+        /// tells other data with the same labels apart by it.
+        /// </summary>
+        void HashFeatures(IncrementalHash hash);
     }
 }

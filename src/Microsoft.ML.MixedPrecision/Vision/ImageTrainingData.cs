@@ -1,4 +1,5 @@
 using System;
+using System.Security.Cryptography;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -35,6 +36,13 @@ namespace Microsoft.ML.MixedPrecision.Vision
         public int Channels => _channels;
         public int Height => _height;
         public int Width => _width;
+
+        public void HashFeatures(IncrementalHash hash)
+        {
+            foreach (int dimension in new[] { _channels, _height, _width })
+                hash.AppendData(BitConverter.GetBytes(dimension));
+            hash.AppendData(_pixels);
+        }
 
         /// <summary>A view over some of the examples (copied), keeping the augmentation settings.</summary>
         public ImageTrainingData Subset(int[] indices)

@@ -1,6 +1,8 @@
 using System;
 using System.IO;
 using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
 using System.Threading;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Tests.Text;
@@ -18,10 +20,33 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         private static readonly long[] Labels = { 0, 1, 2, 0, 1, 2 };
         private static readonly string[] Classes = { "sports", "cooking", "space" };
 
+        private static readonly string[] Texts = { "a", "b", "c", "d", "e", "f" };
+
         private static CheckpointFingerprint Of(ClassificationTrainerOptionsBase options, long[] labels = null, string[] classes = null,
-            MixedPrecisionOptions mixed = null, int seed = 7)
+            MixedPrecisionOptions mixed = null, int seed = 7, string[] texts = null)
             => CheckpointFingerprint.Create(options, mixed, mixed == null ? TrainingPrecision.Float32 : TrainingPrecision.BFloat16, "cpu", seed,
-                labels ?? Labels, new long[] { 1, 0 }, classes ?? Classes);
+                new Examples(labels ?? Labels, texts ?? Texts), new Examples(new long[] { 1, 0 }, new[] { "g", "h" }), classes ?? Classes);
+
+        /// <summary>Labelled texts, as the trainers read them.</summary>
+        private sealed class Examples : IExampleSet<Examples>
+        {
+            private readonly string[] _texts;
+
+            public Examples(long[] labels, string[] texts)
+            {
+                Labels = labels;
+                _texts = texts;
+            }
+
+            public int Count => Labels.Length;
+            public long[] Labels { get; }
+            public Examples Subset(int[] indices) => new Examples(indices.Select(i => Labels[i]).ToArray(), indices.Select(i => _texts[i]).ToArray());
+            public void HashFeatures(IncrementalHash hash)
+            {
+                foreach (string text in _texts)
+                    hash.AppendData(Encoding.UTF8.GetBytes(text + "\n"));
+            }
+        }
 
         [TestMethod]
         public void The_same_fit_matches_whatever_its_callbacks_token_and_checkpoint_options()
@@ -49,13 +74,21 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         }
 
         [TestMethod]
-        public void Other_data_is_told_apart_by_row_count_and_by_labels()
+        public void Other_data_is_told_apart_by_row_count_then_by_labels()
         {
             var saved = Of(CheckpointRun.Options("/a"));
-            Of(CheckpointRun.Options("/a"), labels: Labels.Take(5).ToArray()).Mismatch(saved)
+            Of(CheckpointRun.Options("/a"), labels: Labels.Take(5).ToArray(), texts: Texts.Take(5).ToArray()).Mismatch(saved)
                 .Should().Be("other data (6 training and 2 validation rows in the checkpoint, 5 and 2 now)");
             Of(CheckpointRun.Options("/a"), labels: new long[] { 0, 1, 2, 0, 2, 1 }).Mismatch(saved)
                 .Should().Be("other data (as many rows, but other labels or another row order)");
+        }
+
+        [TestMethod]
+        public void Other_features_with_the_same_labels_are_told_apart()
+        {
+            var saved = Of(CheckpointRun.Options("/a"));
+            Of(CheckpointRun.Options("/a"), texts: new[] { "a", "b", "c", "d", "e", "F" }).Mismatch(saved)
+                .Should().Be("other data (as many rows and the same labels, but other images or texts)");
         }
 
         [TestMethod]

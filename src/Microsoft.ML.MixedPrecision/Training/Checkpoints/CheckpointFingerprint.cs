@@ -13,7 +13,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
     /// What a fit must share with the fit that wrote a checkpoint for resuming it to reproduce that fit: the options that
     /// affect training (every public option of the trainer and of <see cref="MixedPrecisionOptions"/> except callbacks,
     /// cancellation, logging and the checkpoint options themselves; the seed as resolved; precision and device), the
-    /// training and validation data (row counts and a hash of the labels in order) and the class names.
+    /// training and validation data (row counts, a hash of the labels in order and one of the features: decoded pixels or
+    /// texts) and the class names.
     /// </summary>
     internal sealed class CheckpointFingerprint
     {
@@ -41,11 +42,15 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// <summary>SHA-256 of the training labels then the validation labels, in order.</summary>
         public string LabelHash { get; set; }
 
+        /// <summary>SHA-256 of the training then the validation examples' features (<see cref="IExampleSet{TSelf}.HashFeatures"/>).</summary>
+        public string FeatureHash { get; set; }
+
         public string[] Classes { get; set; }
 
         public static CheckpointFingerprint Create(ClassificationTrainerOptionsBase options, MixedPrecisionOptions mixedPrecision,
-            TrainingPrecision precision, string device, int seed, long[] trainLabels, long[] validationLabels, IEnumerable<string> classes)
+            TrainingPrecision precision, string device, int seed, IExampleSet<object> train, IExampleSet<object> validation, IEnumerable<string> classes)
         {
+            long[] trainLabels = train.Labels, validationLabels = validation?.Labels;
             var values = new SortedDictionary<string, string>(StringComparer.Ordinal)
             {
                 ["(trainer)"] = options.GetType().FullName,
@@ -66,12 +71,16 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                 foreach (long label in labels)
                     hash.AppendData(BitConverter.GetBytes(label));
             }
+            string labelHash = Convert.ToHexString(hash.GetHashAndReset());
+            train.HashFeatures(hash);
+            validation?.HashFeatures(hash);
             return new CheckpointFingerprint
             {
                 Options = values,
                 TrainingRows = trainLabels.Length,
                 ValidationRows = validationLabels?.Length ?? 0,
-                LabelHash = Convert.ToHexString(hash.GetHashAndReset()),
+                LabelHash = labelHash,
+                FeatureHash = Convert.ToHexString(hash.GetHashAndReset()),
                 Classes = classes.ToArray(),
             };
         }
@@ -90,6 +99,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                             $"{TrainingRows} and {ValidationRows} now)");
             else if (saved.LabelHash != LabelHash)
                 reasons.Add("other data (as many rows, but other labels or another row order)");
+            else if (saved.FeatureHash != FeatureHash)
+                reasons.Add("other data (as many rows and the same labels, but other images or texts)");
             if (!saved.Classes.SequenceEqual(Classes))
                 reasons.Add($"other classes ({Describe(saved.Classes)} in the checkpoint, {Describe(Classes)} now)");
             return reasons.Count == 0 ? null : string.Join("; ", reasons);
