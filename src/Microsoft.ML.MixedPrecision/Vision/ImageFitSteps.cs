@@ -59,39 +59,28 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int imageSize = Image.Channels * Image.Height * Image.Width;
             var rows = new List<byte[]>();
             var labels = new List<long>();
-            long missingLabels = 0, rowsRead = 0;
+            long missingLabels, current = 0;
             try
             {
-                using var cursor = transformed.GetRowCursor(new[] { pixelsColumn, labelColumn });
-                var pixelGetter = cursor.GetGetter<VBuffer<float>>(pixelsColumn);
-                var labelGetter = cursor.GetGetter<uint>(labelColumn);
                 VBuffer<float> buffer = default;
-                uint key = 0;
-                while (cursor.MoveNext())
+                (_, missingLabels) = ForEachLabelledRow<VBuffer<float>>(transformed, pixelsColumn, labelColumn, (position, key, pixels) =>
                 {
-                    Log.ThrowIfCanceled(o.CancellationToken);
-                    rowsRead++;
-                    labelGetter(ref key);
-                    if (key == 0)
-                    {
-                        missingLabels++;
-                        continue;
-                    }
-                    pixelGetter(ref buffer);
+                    current = position;
+                    pixels(ref buffer);
                     var row = new byte[imageSize];
                     int i = 0;
                     foreach (float v in buffer.DenseValues())
                         row[i++] = (byte)Math.Clamp(MathF.Round(v * 255f), 0f, 255f);
                     rows.Add(row);
                     labels.Add(key - 1);
-                }
+                });
             }
             catch (Exception e) when (!(e is OperationCanceledException || e is OutOfMemoryException))
             {
                 // Damage the header check cannot see. ML.NET may decode a few rows ahead on other threads, so the row is approximate.
                 var inner = e.Innermost();
                 string reason = inner.Data[ImageDecoding.ImageBytesDecoder.ReasonDataKey] as string ?? inner.Message;
-                throw new InvalidDataException($"Feature column '{o.FeatureColumnName}' of the {what}: an image after row {rowsRead} (0-based) " +
+                throw new InvalidDataException($"Feature column '{o.FeatureColumnName}' of the {what}: an image at or near row {current} (0-based) " +
                     $"could not be decoded: {reason}. Fix or remove that row and fit again.", e);
             }
             if (missingLabels > 0)
@@ -112,33 +101,50 @@ namespace Microsoft.ML.MixedPrecision.Vision
             var o = Options;
             var bytesColumn = data.Schema[o.FeatureColumnName];
             var labelColumn = data.Schema[o.LabelColumnName];
-            long rowsRead = 0, badRows = 0;
+            long badRows = 0;
             var listed = new List<string>();
-            using (var cursor = data.GetRowCursor(new[] { bytesColumn, labelColumn }))
+            VBuffer<byte> encoded = default;
+            var (rowsRead, _) = ForEachLabelledRow<VBuffer<byte>>(data, bytesColumn, labelColumn, (position, _, getBytes) =>
             {
-                var bytesGetter = cursor.GetGetter<VBuffer<byte>>(bytesColumn);
-                var labelGetter = cursor.GetGetter<uint>(labelColumn);
-                VBuffer<byte> encoded = default;
-                uint key = 0;
-                while (cursor.MoveNext())
-                {
-                    Log.ThrowIfCanceled(o.CancellationToken);
-                    rowsRead++;
-                    labelGetter(ref key);
-                    if (key == 0)
-                        continue;
-                    bytesGetter(ref encoded);
-                    var bytes = encoded.DenseValues().ToArray();
-                    string problem = ImageDecoding.ImageBytesDecoder.Problem(bytes) ?? EncodedImageCheck.Truncation(bytes);
-                    if (problem != null && badRows++ < ListedBadRows)
-                        listed.Add($"row {cursor.Position}: {problem}");
-                }
-            }
+                getBytes(ref encoded);
+                var bytes = encoded.DenseValues().ToArray();
+                string problem = ImageDecoding.ImageBytesDecoder.Problem(bytes) ?? EncodedImageCheck.Truncation(bytes);
+                if (problem != null && badRows++ < ListedBadRows)
+                    listed.Add($"row {position}: {problem}");
+            });
             if (badRows > 0)
                 throw new InvalidDataException(
                     $"Feature column '{o.FeatureColumnName}' of the {what}: {badRows} of {rowsRead} rows hold no decodable image " +
                     $"({string.Join("; ", listed)}{(badRows > listed.Count ? $"; and {badRows - listed.Count} more" : "")}; rows are 0-based). " +
                     "Fix or remove these rows (e.g. delete the files, or mlContext.Data.FilterByCustomPredicate) and fit again.");
+        }
+
+        /// <summary>
+        /// Walks <paramref name="data"/> once, checking for cancellation at every row, and hands each labelled row (key ≥ 1)
+        /// to <paramref name="labelled"/> with its 0-based position, key and feature getter. Returns the rows read and the
+        /// rows skipped for a missing label (key 0).
+        /// </summary>
+        private (long Rows, long MissingLabels) ForEachLabelledRow<TFeature>(IDataView data, DataViewSchema.Column feature,
+            DataViewSchema.Column label, Action<long, uint, ValueGetter<TFeature>> labelled)
+        {
+            long rows = 0, missing = 0;
+            using var cursor = data.GetRowCursor(new[] { feature, label });
+            var featureGetter = cursor.GetGetter<TFeature>(feature);
+            var labelGetter = cursor.GetGetter<uint>(label);
+            uint key = 0;
+            while (cursor.MoveNext())
+            {
+                Log.ThrowIfCanceled(Options.CancellationToken);
+                rows++;
+                labelGetter(ref key);
+                if (key == 0)
+                {
+                    missing++;
+                    continue;
+                }
+                labelled(cursor.Position, key, featureGetter);
+            }
+            return (rows, missing);
         }
 
         public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)
