@@ -69,9 +69,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             }
 
             // The count's offset for one network of the kind each Fit builds (see remarks).
-            long before = Take(phase + "-offset", 0).LiveTensors;
+            long before = LiveTensorsAfterGc();
             workload.CreateModel(settings.Seed).Dispose();
-            long offset = Take(phase + "-offset", 1).LiveTensors - before;
+            long offset = LiveTensorsAfterGc() - before;
             Console.WriteLine($"  soak: {workload.Name}: making and disposing one network raises TorchSharp's tensor count by {offset}");
             return new CyclePhase(phase, offset);
         }
@@ -101,15 +101,21 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 
         private static Sample Take(string phase, int index)
         {
+            long liveTensors = LiveTensorsAfterGc();
+            var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
+                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), liveTensors);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} MiB, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}"));
+            return sample;
+        }
+
+        /// <summary>TorchSharp's tensor count once the garbage is finalized, so tensors waiting for the finalizer do not count.</summary>
+        private static long LiveTensorsAfterGc()
+        {
             GC.Collect();
             GC.WaitForPendingFinalizers();
             GC.Collect();
-            var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
-                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), TorchSharp.torch.Tensor.TotalCount);
-            if (!phase.EndsWith("-offset", StringComparison.Ordinal))
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} MiB, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}"));
-            return sample;
+            return TorchSharp.torch.Tensor.TotalCount;
         }
     }
 }

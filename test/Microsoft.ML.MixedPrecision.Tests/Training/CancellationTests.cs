@@ -42,31 +42,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             return keyer.Transform(ml.Data.LoadFromEnumerable(rows ?? _images.Rows));
         }
 
-        /// <summary>
-        /// Live TorchSharp tensors once the garbage is finalized: what a fit leaves reachable. (A fit also leaves some tensors
-        /// to the finalizer; those are freed here. TorchSharp's count does not return to its start after a module is made and
-        /// disposed, by one per parameter, so a cancelled fit is compared with a completed one, not with zero.)
-        /// </summary>
-        private static long LiveTensors()
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-            return torch.Tensor.TotalCount;
-        }
-
         private static long? _completedFitLeftover;
 
-        /// <summary>What a completed fit of <see cref="Options"/> leaves in <see cref="LiveTensors"/>.</summary>
+        /// <summary>What a completed fit of <see cref="Options"/> leaves in <see cref="TorchTensorCount.AfterGc"/>.</summary>
         private static long CompletedFitLeftover()
         {
             if (_completedFitLeftover is long known)
                 return known;
             var ml = new MLContext(1);
             var data = Data(ml);
-            long before = LiveTensors();
+            long before = TorchTensorCount.AfterGc();
             ml.MulticlassClassification.Trainers.ImageClassification(Options(null)).Fit(data);
-            _completedFitLeftover = LiveTensors() - before;
+            _completedFitLeftover = TorchTensorCount.AfterGc() - before;
             return _completedFitLeftover.Value;
         }
 
@@ -89,7 +76,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             // 45 training rows / 4 = 12 batches per epoch, 3 epochs: cancel somewhere in the 36 batch reports.
             foreach (int cancelAt in Enumerable.Range(0, 3).Select(_ => random.Next(1, 33)))
             {
-                long before = LiveTensors();
+                long before = TorchTensorCount.AfterGc();
                 using var source = new CancellationTokenSource();
                 int reports = 0, reportsAfterCancel = 0;
                 void Callback(TrainingMetrics m)
@@ -102,7 +89,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 Action fit = () => ml.MulticlassClassification.Trainers.ImageClassification(Options(Callback, source.Token)).Fit(data);
                 fit.Should().Throw<OperationCanceledException>($"cancelled at batch report {cancelAt}");
                 reportsAfterCancel.Should().Be(0, "the loop checks before every batch, so no step runs after the cancel");
-                (LiveTensors() - before).Should().Be(leftover, $"a fit cancelled at batch report {cancelAt} leaves what a completed fit leaves");
+                (TorchTensorCount.AfterGc() - before).Should().Be(leftover, $"a fit cancelled at batch report {cancelAt} leaves what a completed fit leaves");
             }
         }
 
@@ -116,7 +103,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             {
                 var ml = new MLContext(1); // a cancelled MLContext stays cancelled, as in ML.NET
                 var data = Data(ml);
-                long before = LiveTensors();
+                long before = TorchTensorCount.AfterGc();
                 int reports = 0, reportsAfterCancel = 0;
                 bool cancelled = false;
                 void Callback(TrainingMetrics m)
@@ -134,7 +121,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 fit.Should().Throw<OperationCanceledException>($"cancelled through MLContext at batch report {cancelAt}");
                 reportsAfterCancel.Should().Be(0);
                 Autocast.IsEnabled(DeviceType.CPU).Should().BeFalse("the autocast region is left when the fit throws");
-                (LiveTensors() - before).Should().Be(leftover);
+                (TorchTensorCount.AfterGc() - before).Should().Be(leftover);
             }
         }
 
@@ -242,14 +229,14 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             var data = ml.Data.LoadFromEnumerable(SyntheticText.Sentences(96, seed: 4));
             var completed = TextClassificationTrainerTests.SmallOptions();
             completed.Epochs = 2;
-            long start = LiveTensors();
+            long start = TorchTensorCount.AfterGc();
             TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(completed)).Fit(data);
-            long before = LiveTensors(), leftover = before - start;
+            long before = TorchTensorCount.AfterGc(), leftover = before - start;
             Action fit = () => TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(options)).Fit(data);
             fit.Should().Throw<OperationCanceledException>();
             cancelled.Should().BeTrue();
             reportsAfterCancel.Should().Be(0);
-            (LiveTensors() - before).Should().Be(leftover, "a cancelled text fit leaves what a completed one leaves");
+            (TorchTensorCount.AfterGc() - before).Should().Be(leftover, "a cancelled text fit leaves what a completed one leaves");
         }
 
         [TestMethod]

@@ -19,26 +19,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
     [TestClass]
     public class FitCycleLeakTests
     {
-        private static long LiveTensors()
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-            return torch.Tensor.TotalCount;
-        }
-
         [TestMethod]
         public void TorchSharpCountsAParameterOnceMoreThanItFreesIt()
         {
             // new Parameter(tensor) moves the tensor's native handle into the Parameter without decrementing the count
             // (TorchSharp 0.107, Tensor.MoveHandle); nothing native is kept. If a TorchSharp update fixes this, the soak's
             // and this class's offset becomes 0 and this test says so.
-            long before = LiveTensors();
+            long before = TorchTensorCount.AfterGc();
             for (int i = 0; i < 5; i++)
             {
                 using var parameter = new Parameter(torch.zeros(3));
             }
-            (LiveTensors() - before).Should().Be(5);
+            (TorchTensorCount.AfterGc() - before).Should().Be(5);
         }
 
         [TestMethod]
@@ -56,7 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             string path = Path.Combine(images.Folder, "cycle.zip");
             long Cycle()
             {
-                long before = LiveTensors();
+                long before = TorchTensorCount.AfterGc();
                 var ml = new MLContext(seed: 1);
                 var data = ml.Data.LoadFromEnumerable(images.Rows);
                 var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
@@ -66,7 +58,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 var loaded = new MLContext(seed: 2).Model.Load(path, out _);
                 var scores = loaded.Transform(data).GetColumn<float[]>("Score").ToList();
                 scores.Should().HaveCount(images.Rows.Count);
-                return LiveTensors() - before;
+                return TorchTensorCount.AfterGc() - before;
             }
 
             Cycle(); // the first one also creates process-wide state (kernels, the autocast library's handles)
@@ -77,11 +69,11 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
 
         private static long CountOffsetOfOneNetwork(int classes)
         {
-            LiveTensors(); // settle the finalizer queue first
-            long before = LiveTensors();
+            TorchTensorCount.AfterGc(); // settle the finalizer queue first
+            long before = TorchTensorCount.AfterGc();
             using (var network = new ResNet(1, classes, ResNetArchitecture.ResNetTiny))
                 network.SetChannelsLast(true); // as the trainer does
-            return LiveTensors() - before;
+            return TorchTensorCount.AfterGc() - before;
         }
     }
 }
