@@ -47,6 +47,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         /// <summary><c>--soak [steps]</c>: only the leak soak (Measurement/Soak.cs): AMP steps, then Fit/Save/Load/Transform cycles.</summary>
         public bool SoakOnly { get; private set; }
         public int SoakSteps { get; private set; } = 2000;
+        /// <summary><c>--soak-cycles N</c>: Fit/Save/Load/Transform cycles per trainer after the steps (0: the steps only).</summary>
         public int SoakCycles { get; private set; } = 12;
 
         /// <summary>
@@ -101,13 +102,16 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.ImageTrainingImages = 896;
                         break;
 
+                    case "--soak-cycles":
+                        s.SoakCycles = int.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture);
+                        break;
                     case "--peer": s.Peer = true; break;
                     case "--peer-folder": s.PeerFolder = Next(); break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps])");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps], --soak-cycles N)");
                 }
             }
             return s;

@@ -170,6 +170,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                                 }
                             }
 
+                            NativeHeap.TrimIfGrown();
+
                             if (_options.MetricsCallback != null && batchIndex % _options.MetricsEveryBatches == 0 && batchIndex < prefetcher.BatchCount)
                                 _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, progress.OptimizerSteps, counts,
                                     progress.LearningRate, epochClock, total, null, isEpochEnd: false));

@@ -74,6 +74,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 
         public void Step(Action afterForward = null)
         {
+            NativeHeap.TrimIfGrown(); // as TrainingLoop after each batch (here: after the previous step's scope freed it)
             var (input, target) = _batches[_next++ % _batches.Count];
             using var scope = NewDisposeScope();
             // CPU kernels run synchronously, so a stopwatch between the calls times each phase.

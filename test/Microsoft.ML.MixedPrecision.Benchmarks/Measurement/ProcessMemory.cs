@@ -42,6 +42,23 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             }
         }
 
+        /// <summary>
+        /// Bytes glibc's malloc holds from the kernel (every arena's heap + mmapped blocks), in use or free, or -1 when
+        /// unavailable. Footprint minus in-use is what freed memory kept for reuse costs; it stays resident unless trimmed.
+        /// </summary>
+        public static long NativeHeapFootprint()
+        {
+            try
+            {
+                var info = mallinfo2();
+                return (long)(info.arena + info.hblkhd);
+            }
+            catch (Exception e) when (e is EntryPointNotFoundException || e is DllNotFoundException)
+            {
+                return -1;
+            }
+        }
+
         private static long ReadStatusKb(string key)
         {
             foreach (string line in File.ReadLines("/proc/self/status"))

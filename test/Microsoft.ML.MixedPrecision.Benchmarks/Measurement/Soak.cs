@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
+using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
@@ -22,7 +23,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
     /// </remarks>
     internal static class Soak
     {
-        public sealed record Sample(string Phase, int Index, long ResidentMiB, double HeapInUseMiB, double ManagedMiB, long LiveTensors);
+        public sealed record Sample(string Phase, int Index, long ResidentMiB, double HeapInUseMiB, double HeapFootprintMiB, double ManagedMiB, long LiveTensors, long HeapTrims);
 
         public sealed record CyclePhase(string Name, long CountOffsetPerNetwork);
 
@@ -36,7 +37,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
                 using (var model = image.CreateModel(settings.Seed))
                 using (var loop = image.CreateBareLoop(model, amp: true))
                 {
-                    int every = Math.Max(1, settings.SoakSteps / 8);
+                    int every = Math.Max(1, settings.SoakSteps / 16);
                     for (int done = 0; done <= settings.SoakSteps; done += every)
                     {
                         if (done > 0)
@@ -90,12 +91,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
                     $"\"{name}\":{{\"count\":{last.Index},\"rss_mib_after_first\":{first.ResidentMiB},\"rss_mib_at_end\":{last.ResidentMiB}," +
                     $"\"rss_mib_max_after_first\":{p.Skip(1).Max(s => s.ResidentMiB)}," +
                     $"\"heap_in_use_mib_after_first\":{first.HeapInUseMiB:F1},\"heap_in_use_mib_at_end\":{last.HeapInUseMiB:F1}," +
+                    $"\"heap_held_mib_after_first\":{first.HeapFootprintMiB:F1},\"heap_held_mib_at_end\":{last.HeapFootprintMiB:F1}," +
                     $"\"managed_mib_after_first\":{first.ManagedMiB:F1},\"managed_mib_at_end\":{last.ManagedMiB:F1}," +
                     $"\"live_tensors_after_first\":{first.LiveTensors},\"live_tensors_at_end\":{last.LiveTensors}," +
-                    $"\"count_offset_per_unit\":{offsetPerUnit},\"live_tensors_net_drift\":{netDrift}}}");
+                    $"\"heap_trims\":{last.HeapTrims - p[0].HeapTrims},\"count_offset_per_unit\":{offsetPerUnit},\"live_tensors_net_drift\":{netDrift}}}");
             }
             var parts = new List<string> { Phase("steps", 0) };
-            parts.AddRange(cyclePhases.Select(c => Phase(c.Name, c.CountOffsetPerNetwork)));
+            // With --soak-cycles 0 a cycle phase holds only its starting sample: nothing to report.
+            parts.AddRange(cyclePhases.Where(c => samples.Count(s => s.Phase == c.Name) > 1).Select(c => Phase(c.Name, c.CountOffsetPerNetwork)));
             return "{\"soak\":{" + string.Join(",", parts) + "}}";
         }
 
@@ -103,9 +106,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         {
             long liveTensors = LiveTensorsAfterGc();
             var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
-                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), liveTensors);
+                ProcessMemory.NativeHeapFootprint() / (1024.0 * 1024.0),
+                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), liveTensors, NativeHeap.Trims);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} MiB, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}"));
+                $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} of {sample.HeapFootprintMiB:F1} MiB held, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}, heap trims so far {NativeHeap.Trims}"));
             return sample;
         }
 
