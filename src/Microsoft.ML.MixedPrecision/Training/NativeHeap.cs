@@ -26,6 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     {
         // mallopt parameters (malloc.h).
         private const int TrimThreshold = -1;
+        private const int TopPad = -2;
         private const int MmapThreshold = -3;
         private const int MmapMax = -4;
 
@@ -34,6 +35,11 @@ namespace Microsoft.ML.MixedPrecision.Training
         private const int SteadyMmapThreshold = 32 << 20;
         private const int SteadyTrimThreshold = 64 << 20;
         private const int DefaultMmapMax = 65536;
+        private const int DefaultTopPad = 128 << 10;
+        // A thread arena (every thread but the process's first allocates from one) unmaps a sub-heap, at most 64 MiB,
+        // as soon as it is entirely free, whatever the trim threshold says, unless the top pad it must keep is larger
+        // than a sub-heap (glibc heap_trim). Fits on worker threads (test hosts, Model Builder, web servers) need it.
+        private const int RetainingTopPad = 96 << 20;
 
         // How often TrimIfGrown reads the resident set: reading /proc/self/statm costs microseconds, a step milliseconds.
         private const int StepsPerCheck = 16;
@@ -75,6 +81,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 {
                     mallopt(TrimThreshold, int.MaxValue);
                     mallopt(MmapMax, 0);
+                    mallopt(TopPad, RetainingTopPad);
                     _settledResidentBytes = -1;
                     _stepsSinceCheck = 0;
                 }
@@ -137,6 +144,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             {
                 if (--_retainers > 0)
                     return;
+                mallopt(TopPad, DefaultTopPad);
                 mallopt(MmapMax, DefaultMmapMax);
                 mallopt(MmapThreshold, SteadyMmapThreshold);
                 mallopt(TrimThreshold, SteadyTrimThreshold);

@@ -27,15 +27,13 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         public void Freed_blocks_stay_resident_while_retained_and_go_back_when_the_retention_ends()
         {
             long before, whileRetained;
-            FreedBlocks freed;
             using (NativeHeap.RetainFreedMemory())
             {
                 before = NativeHeap.ResidentBytes();
-                freed = new FreedBlocks(256);
+                AllocateTouchAndFree(256);
                 whileRetained = NativeHeap.ResidentBytes();
             }
             long after = NativeHeap.ResidentBytes();
-            freed.Dispose();
 
             (whileRetained - before).Should().BeGreaterThan(200L << 20, "256 MiB freed while retained stay in the process for reuse");
             (whileRetained - after).Should().BeGreaterThan(150L << 20, "ending the retention trims the heap");
@@ -51,7 +49,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 int blocks = (int)(NativeHeap.GrowthAllowance(settled) / BlockBytes) + 128;
                 long trimsBefore = NativeHeap.Trims;
 
-                using var freed = new FreedBlocks(blocks);
+                AllocateTouchAndFree(blocks);
                 long grown = NativeHeap.ResidentBytes();
                 NativeHeap.TrimIfGrown(checkNow: true).Should().BeTrue($"RSS grew {(grown - settled) >> 20} MiB past its settled {settled >> 20} MiB");
                 long trimmed = NativeHeap.ResidentBytes();
@@ -70,7 +68,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             {
                 NativeHeap.TrimIfGrown(checkNow: true).Should().BeFalse();
                 long settled = NativeHeap.ResidentBytes();
-                using var freed = new FreedBlocks(32);
+                AllocateTouchAndFree(32);
                 NativeHeap.TrimIfGrown(checkNow: true).Should().BeFalse("32 MiB is within the allowance");
                 (NativeHeap.ResidentBytes() - settled).Should().BeGreaterThan(24L << 20, "the freed blocks stay for reuse");
             }
@@ -87,30 +85,21 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         }
 
         /// <summary>
-        /// Mallocs <c>count</c> + 1 blocks of 1 MiB, writes every page of each, then frees all but the last one, which stays
-        /// until disposed: as a training step's activations are freed below the weights and optimizer state that stay.
-        /// (Without a live block above them glibc unmaps a thread arena's sub-heaps the moment they are entirely free,
-        /// whatever mallopt says, and the test host runs tests on such threads.)
+        /// Mallocs <c>count</c> blocks of 1 MiB on the calling thread, writes every page of each and frees them all, as a
+        /// training step frees its activations. The test host runs tests on worker threads, which allocate from glibc's
+        /// thread arenas: those unmap a sub-heap the moment it is entirely free unless NativeHeap's top pad stops them.
         /// </summary>
-        private sealed class FreedBlocks : IDisposable
+        private static void AllocateTouchAndFree(int count)
         {
-            private readonly IntPtr _pin;
-
-            public FreedBlocks(int count)
+            var blocks = new IntPtr[count];
+            for (int b = 0; b < count; b++)
             {
-                var blocks = new IntPtr[count + 1];
-                for (int b = 0; b < blocks.Length; b++)
-                {
-                    blocks[b] = Marshal.AllocHGlobal(BlockBytes);
-                    for (int offset = 0; offset < BlockBytes; offset += 4096)
-                        Marshal.WriteByte(blocks[b], offset, 1);
-                }
-                _pin = blocks[count];
-                for (int b = 0; b < count; b++)
-                    Marshal.FreeHGlobal(blocks[b]);
+                blocks[b] = Marshal.AllocHGlobal(BlockBytes);
+                for (int offset = 0; offset < BlockBytes; offset += 4096)
+                    Marshal.WriteByte(blocks[b], offset, 1);
             }
-
-            public void Dispose() => Marshal.FreeHGlobal(_pin);
+            foreach (var block in blocks)
+                Marshal.FreeHGlobal(block);
         }
     }
 }
