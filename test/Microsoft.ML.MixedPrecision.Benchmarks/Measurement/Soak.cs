@@ -107,10 +107,17 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             long liveTensors = LiveTensorsAfterGc();
             var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
                 ProcessMemory.NativeHeapFootprint() / (1024.0 * 1024.0),
-                GC.GetTotalMemory(forceFullCollection: false) / (1024.0 * 1024.0), liveTensors, NativeHeap.Trims);
+                ManagedBytesAfterGc() / (1024.0 * 1024.0), liveTensors, NativeHeap.Trims);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} of {sample.HeapFootprintMiB:F1} MiB held, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}, heap trims so far {NativeHeap.Trims}"));
             return sample;
+        }
+
+        /// <summary>The managed heap's size at the full GC LiveTensorsAfterGc just made, less its free fragments.</summary>
+        private static long ManagedBytesAfterGc()
+        {
+            var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+            return info.HeapSizeBytes - info.FragmentedBytes;
         }
 
         /// <summary>TorchSharp's tensor count once the garbage is finalized, so tensors waiting for the finalizer do not count.</summary>
