@@ -102,7 +102,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         {
             lock (Gate)
             {
-                if (_retainers == 0 || !(_available ??= Probe()))
+                if (_retainers == 0) // a retention only starts where glibc is
                     return false;
                 if (!checkNow && ++_stepsSinceCheck < StepsPerCheck)
                     return false;

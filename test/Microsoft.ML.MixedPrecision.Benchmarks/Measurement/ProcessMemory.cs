@@ -1,16 +1,17 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
+using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
     /// <summary>
-    /// Linux process memory: resident set (VmRSS), its peak (VmHWM, resettable through /proc/self/clear_refs), and the
+    /// Linux process memory: resident set (the reading NativeHeap's bound uses), its peak (VmHWM, resettable through /proc/self/clear_refs), and the
     /// bytes glibc's malloc has handed out, which is where libtorch's CPU allocator gets every tensor.
     /// </summary>
     internal static class ProcessMemory
     {
-        public static long ResidentBytes() => ReadStatusKb("VmRSS:") * 1024;
+        public static long ResidentBytes() => NativeHeap.ResidentBytes();
 
         public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;
 
@@ -29,33 +30,23 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         }
 
         /// <summary>Bytes in use in the malloc heap (small blocks + mmapped large blocks), or -1 when unavailable.</summary>
-        public static long NativeHeapInUse()
-        {
-            try
-            {
-                var info = mallinfo2();
-                return (long)(info.uordblks + info.hblkhd);
-            }
-            catch (Exception e) when (e is EntryPointNotFoundException || e is DllNotFoundException)
-            {
-                return -1;
-            }
-        }
+        public static long NativeHeapInUse() => MallInfo() is { } info ? (long)(info.uordblks + info.hblkhd) : -1;
 
         /// <summary>
         /// Bytes glibc's malloc holds from the kernel (every arena's heap + mmapped blocks), in use or free, or -1 when
         /// unavailable. Footprint minus in-use is what freed memory kept for reuse costs; it stays resident unless trimmed.
         /// </summary>
-        public static long NativeHeapFootprint()
+        public static long NativeHeapFootprint() => MallInfo() is { } info ? (long)(info.arena + info.hblkhd) : -1;
+
+        private static MallInfo2? MallInfo()
         {
             try
             {
-                var info = mallinfo2();
-                return (long)(info.arena + info.hblkhd);
+                return mallinfo2();
             }
             catch (Exception e) when (e is EntryPointNotFoundException || e is DllNotFoundException)
             {
-                return -1;
+                return null;
             }
         }
 

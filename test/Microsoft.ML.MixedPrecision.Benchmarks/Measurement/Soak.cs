@@ -70,9 +70,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             }
 
             // The count's offset for one network of the kind each Fit builds (see remarks).
-            long before = LiveTensorsAfterGc();
+            long before = TorchTensorCount.AfterGc();
             workload.CreateModel(settings.Seed).Dispose();
-            long offset = LiveTensorsAfterGc() - before;
+            long offset = TorchTensorCount.AfterGc() - before;
             Console.WriteLine($"  soak: {workload.Name}: making and disposing one network raises TorchSharp's tensor count by {offset}");
             return new CyclePhase(phase, offset);
         }
@@ -104,29 +104,20 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 
         private static Sample Take(string phase, int index)
         {
-            long liveTensors = LiveTensorsAfterGc();
+            long liveTensors = TorchTensorCount.AfterGc();
             var sample = new Sample(phase, index, ProcessMemory.ResidentBytes() >> 20, ProcessMemory.NativeHeapInUse() / (1024.0 * 1024.0),
                 ProcessMemory.NativeHeapFootprint() / (1024.0 * 1024.0),
                 ManagedBytesAfterGc() / (1024.0 * 1024.0), liveTensors, NativeHeap.Trims);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} of {sample.HeapFootprintMiB:F1} MiB held, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}, heap trims so far {NativeHeap.Trims}"));
+                $"  soak: {phase} {index}: RSS {sample.ResidentMiB} MiB, native heap in use {sample.HeapInUseMiB:F1} of {sample.HeapFootprintMiB:F1} MiB held, managed heap {sample.ManagedMiB:F1} MiB, TorchSharp tensor count {sample.LiveTensors}, heap trims so far {sample.HeapTrims}"));
             return sample;
         }
 
-        /// <summary>The managed heap's size at the full GC LiveTensorsAfterGc just made, less its free fragments.</summary>
+        /// <summary>The managed heap's size at the full GC TorchTensorCount.AfterGc just made, less its free fragments.</summary>
         private static long ManagedBytesAfterGc()
         {
             var info = GC.GetGCMemoryInfo(GCKind.FullBlocking);
             return info.HeapSizeBytes - info.FragmentedBytes;
-        }
-
-        /// <summary>TorchSharp's tensor count once the garbage is finalized, so tensors waiting for the finalizer do not count.</summary>
-        private static long LiveTensorsAfterGc()
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            GC.Collect();
-            return TorchSharp.torch.Tensor.TotalCount;
         }
     }
 }

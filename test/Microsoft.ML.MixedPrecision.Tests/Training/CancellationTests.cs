@@ -6,6 +6,7 @@ using System.Threading;
 using FluentAssertions;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Tests.Text;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
 using Microsoft.ML.MixedPrecision.Training;

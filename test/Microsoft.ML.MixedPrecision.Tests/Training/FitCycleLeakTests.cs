@@ -3,6 +3,7 @@ using System.IO;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

@@ -1,9 +1,9 @@
 using System;
 using TorchSharp;
 
-namespace Microsoft.ML.MixedPrecision.Tests
+namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
-    /// <summary>TorchSharp's tensor count, for tests that check what a fit leaves alive.</summary>
+    /// <summary>TorchSharp's tensor count, for the soak and the tests that check what a fit leaves alive.</summary>
     internal static class TorchTensorCount
     {
         /// <summary>
