@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using ScalarType = TorchSharp.torch.ScalarType;
@@ -35,11 +36,23 @@ namespace Microsoft.ML.MixedPrecision.Amp
             "_ZN2at4_ops42_amp_foreach_non_finite_check_and_unscale_4callEN3c108ArrayRefINS_6TensorEEERS4_RKS4_";
         private const string UpdateScaleName = "_ZN2at4_ops18_amp_update_scale_4callERNS_6TensorES3_RKS2_ddl";
 
+        // at::_ops::_fused_adamw_::call: libtorch's fused AdamW (one pass over each parameter's param, grad and moments).
+        private const string FusedAdamWName =
+            "_ZN2at4_ops13_fused_adamw_4callEN3c108ArrayRefINS_6TensorEEES5_S5_S5_S5_S5_dddddbbRKSt8optionalIS4_ES9_";
+
         [StructLayout(LayoutKind.Sequential)]
         internal struct TensorArrayRef
         {
             public IntPtr Data;
             public UIntPtr Length;
+        }
+
+        /// <summary><c>std::optional&lt;at::Tensor&gt;</c> as libstdc++ lays it out: the value, then the engaged flag.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        private struct OptionalTensor
+        {
+            public IntPtr Impl;
+            public byte Engaged;
         }
 
         private static readonly object Gate = new object();
@@ -60,11 +73,19 @@ namespace Microsoft.ML.MixedPrecision.Amp
         private static delegate* unmanaged<byte, void> _setCacheEnabled;
         private static delegate* unmanaged<TensorArrayRef, IntPtr, IntPtr, void> _nonFiniteCheckAndUnscale;
         private static delegate* unmanaged<IntPtr, IntPtr, IntPtr, double, double, long, IntPtr> _updateScale;
+        private static delegate* unmanaged<TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef,
+            double, double, double, double, double, byte, byte, OptionalTensor*, OptionalTensor*, void> _fusedAdamW;
 
         /// <summary>True when libtorch's fused AMP kernels were found (else the grad scaler uses plain tensor ops).</summary>
         internal static bool HasFusedAmpKernels
         {
             get { EnsureLoaded(); return _nonFiniteCheckAndUnscale != null && _updateScale != null; }
+        }
+
+        /// <summary>True when libtorch's fused AdamW kernel was found (else AdamW runs TorchSharp's per-op update).</summary>
+        internal static bool HasFusedAdamW
+        {
+            get { EnsureLoaded(); return _fusedAdamW != null; }
         }
 
         internal static bool IsAutocastEnabled(DeviceType device) { EnsureLoaded(); return _isAutocastEnabled((sbyte)device) != 0; }
@@ -120,6 +141,107 @@ namespace Microsoft.ML.MixedPrecision.Amp
             GC.KeepAlive(grads);
             GC.KeepAlive(foundInf);
             GC.KeepAlive(invScale);
+        }
+
+        /// <summary>
+        /// <c>at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, {}, state_steps, lr, beta1, beta2, weight_decay, eps,
+        /// amsgrad: false, maximize)</c>: one AdamW step for every parameter, in place. The CPU kernel walks each
+        /// tensor's storage as a flat array, so the four tensors of a parameter must be dense with the same strides; it
+        /// reads each step count (already incremented) from its one-element float tensor.
+        /// </summary>
+        internal static void FusedAdamW(torch.Tensor[] parameters, torch.Tensor[] grads, torch.Tensor[] expAvgs, torch.Tensor[] expAvgSqs,
+            torch.Tensor[] steps, double lr, double beta1, double beta2, double weightDecay, double eps, bool maximize)
+        {
+            int n = CheckDefined(parameters, nameof(parameters));
+            if (CheckDefined(grads, nameof(grads)) != n || CheckDefined(expAvgs, nameof(expAvgs)) != n ||
+                CheckDefined(expAvgSqs, nameof(expAvgSqs)) != n || CheckDefined(steps, nameof(steps)) != n)
+                throw new ArgumentException("parameters, grads, expAvgs, expAvgSqs and steps must have one entry per parameter.");
+            for (int i = 0; i < n; i++)
+            {
+                if (!IsFusedAdamWLayout(parameters[i], grads[i], expAvgs[i], expAvgSqs[i]))
+                    throw new ArgumentException($"parameters[{i}]: the fused AdamW needs CPU float tensors of one dense layout for the " +
+                                                "parameter, its gradient and its moments.", nameof(parameters));
+                if (steps[i].device_type != DeviceType.CPU || steps[i].dtype != ScalarType.Float32 || steps[i].numel() != 1)
+                    throw new ArgumentException($"steps[{i}] must be a one-element float32 CPU tensor.", nameof(steps));
+            }
+            EnsureLoaded();
+            if (_fusedAdamW == null)
+                throw new EntryPointNotFoundException($"libtorch does not export '{FusedAdamWName}'.");
+            var impls = new IntPtr[5 * n];
+            for (int i = 0; i < n; i++)
+            {
+                impls[i] = *(IntPtr*)parameters[i].Handle;
+                impls[n + i] = *(IntPtr*)grads[i].Handle;
+                impls[2 * n + i] = *(IntPtr*)expAvgs[i].Handle;
+                impls[3 * n + i] = *(IntPtr*)expAvgSqs[i].Handle;
+                impls[4 * n + i] = *(IntPtr*)steps[i].Handle;
+            }
+            var none = new OptionalTensor();
+            fixed (IntPtr* data = impls)
+            {
+                var lists = new TensorArrayRef[5];
+                for (int k = 0; k < lists.Length; k++)
+                    lists[k] = new TensorArrayRef { Data = (IntPtr)(data + k * n), Length = (UIntPtr)(uint)n };
+                var noMaxExpAvgSqs = new TensorArrayRef { Data = (IntPtr)data, Length = UIntPtr.Zero };
+                _fusedAdamW(lists[0], lists[1], lists[2], lists[3], noMaxExpAvgSqs, lists[4], lr, beta1, beta2, weightDecay, eps,
+                    0, maximize ? (byte)1 : (byte)0, &none, &none);
+            }
+            GC.KeepAlive(parameters);
+            GC.KeepAlive(grads);
+            GC.KeepAlive(expAvgs);
+            GC.KeepAlive(expAvgSqs);
+            GC.KeepAlive(steps);
+        }
+
+        /// <summary>
+        /// Whether the fused AdamW kernel can update this parameter: float32 CPU tensors of one shape whose storage it
+        /// may walk as one flat array (contiguous or channels-last dense, every tensor with the parameter's strides).
+        /// </summary>
+        internal static bool IsFusedAdamWLayout(torch.Tensor parameter, torch.Tensor grad, torch.Tensor expAvg, torch.Tensor expAvgSq)
+        {
+            var tensors = new[] { parameter, grad, expAvg, expAvgSq };
+            foreach (var t in tensors)
+                if (t is null || t.IsInvalid || t.device_type != DeviceType.CPU || t.dtype != ScalarType.Float32)
+                    return false;
+            long[] shape = parameter.shape, strides = parameter.stride();
+            if (!IsDense(shape, strides))
+                return false;
+            for (int i = 1; i < tensors.Length; i++)
+                if (!tensors[i].shape.AsSpan().SequenceEqual(shape) || !tensors[i].stride().AsSpan().SequenceEqual(strides))
+                    return false;
+            return true;
+        }
+
+        /// <summary>
+        /// Whether the strides lay the elements out without gaps or overlaps in some order of the dimensions (contiguous,
+        /// channels-last, or any other permutation), so the storage is exactly numel elements.
+        /// </summary>
+        private static bool IsDense(long[] shape, long[] strides)
+        {
+            if (Array.IndexOf(shape, 0L) >= 0)
+                return true;
+            var dims = new List<int>();
+            for (int d = 0; d < shape.Length; d++)
+                if (shape[d] != 1)
+                    dims.Add(d);
+            dims.Sort((a, b) => strides[a].CompareTo(strides[b]));
+            long expected = 1;
+            foreach (int d in dims)
+            {
+                if (strides[d] != expected)
+                    return false;
+                expected *= shape[d];
+            }
+            return true;
+        }
+
+        private static int CheckDefined(torch.Tensor[] tensors, string name)
+        {
+            if (tensors is null || tensors.Length == 0)
+                throw new ArgumentException($"{name} must hold at least one tensor.", name);
+            for (int i = 0; i < tensors.Length; i++)
+                CheckDefined(tensors[i], $"{name}[{i}]");
+            return tensors.Length;
         }
 
         /// <summary><c>at::_amp_update_scale_(scale, growth_tracker, found_inf, growth, backoff, interval)</c>, in place.</summary>
@@ -182,6 +304,9 @@ namespace Microsoft.ML.MixedPrecision.Amp
                     ? (delegate* unmanaged<TensorArrayRef, IntPtr, IntPtr, void>)a : null;
                 _updateScale = NativeLibrary.TryGetExport(lib, UpdateScaleName, out IntPtr b)
                     ? (delegate* unmanaged<IntPtr, IntPtr, IntPtr, double, double, long, IntPtr>)b : null;
+                _fusedAdamW = NativeLibrary.TryGetExport(lib, FusedAdamWName, out IntPtr c)
+                    ? (delegate* unmanaged<TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef,
+                        double, double, double, double, double, byte, byte, OptionalTensor*, OptionalTensor*, void>)c : null;
                 _loaded = true;
             }
         }

@@ -43,15 +43,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             if (parameterGroups is null)
             {
                 _parameters = model.parameters().ToArray();
-                _optimizer = optim.AdamW(_parameters, learningRate, weight_decay: weightDecay);
+                _optimizer = new FusedAdamW(new[] { new TorchSharp.Modules.AdamW.ParamGroup(_parameters) }, learningRate, weightDecay);
             }
             else
             {
                 // As TrainingLoop.CreateOptimizer: each group at lr × its scale, with or without weight decay; clipping
                 // over all of them.
                 _parameters = parameterGroups.SelectMany(g => g.Parameters).ToArray();
-                _optimizer = optim.AdamW(parameterGroups.Select(g => new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters,
-                    lr: learningRate * g.LearningRateScale, weight_decay: g.WeightDecay ? weightDecay : 0)), learningRate, weight_decay: weightDecay);
+                _optimizer = new FusedAdamW(parameterGroups.Select(g => new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters,
+                    lr: learningRate * g.LearningRateScale, weight_decay: g.WeightDecay ? weightDecay : 0)), learningRate, weightDecay);
             }
         }
 
