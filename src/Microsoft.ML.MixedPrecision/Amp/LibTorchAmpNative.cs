@@ -207,8 +207,15 @@ namespace Microsoft.ML.MixedPrecision.Amp
             if (!IsDense(shape, strides))
                 return false;
             for (int i = 1; i < tensors.Length; i++)
-                if (!tensors[i].shape.AsSpan().SequenceEqual(shape) || !tensors[i].stride().AsSpan().SequenceEqual(strides))
+            {
+                if (!tensors[i].shape.AsSpan().SequenceEqual(shape))
                     return false;
+                // A size-1 dimension's stride says nothing about the layout (a 1x1 kernel's gradient may carry other values).
+                long[] other = tensors[i].stride();
+                for (int d = 0; d < shape.Length; d++)
+                    if (shape[d] != 1 && other[d] != strides[d])
+                        return false;
+            }
             return true;
         }
 

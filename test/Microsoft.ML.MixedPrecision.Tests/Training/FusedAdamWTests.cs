@@ -4,6 +4,7 @@ using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Training;
+using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -55,6 +56,30 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 (fusedParams[i] - referenceParams[i]).abs().max().item<float>().Should().Be(0f, $"parameter {i}: the fallback is TorchSharp's own step");
         }
 
+        [DataTestMethod]
+        [DataRow(ResNetArchitecture.ResNetSmall)]
+        [DataRow(ResNetArchitecture.ResNet18)]
+        public void The_image_networks_in_channels_last_step_through_the_fused_kernel(ResNetArchitecture architecture)
+        {
+            if (!LibTorchAmpNative.HasFusedAdamW)
+                Assert.Inconclusive("This libtorch has no fused AdamW kernel.");
+            using var model = new ResNet(3, 10, architecture);
+            model.SetChannelsLast(true);
+            model.train();
+            var groups = ParameterGroup.DecayMatricesOnly(model.parameters(), 1.0)
+                .Select(g => new AdamW.ParamGroup(g.Parameters, lr: 1e-3, weight_decay: g.WeightDecay ? 0.01 : 0));
+            using var optimizer = new FusedAdamW(groups, 1e-3, 0.01);
+            manual_seed(3);
+            for (int step = 0; step < 2; step++)
+            {
+                optimizer.zero_grad();
+                using (var scope = NewDisposeScope())
+                    nn.functional.cross_entropy(model.forward(randn(2, 3, 32, 32)), randint(0, 10, 2)).backward();
+                optimizer.step();
+            }
+            optimizer.FallbackSteps.Should().Be(0, "every weight, 1x1 kernels included, is one dense layout with its gradient and moments");
+        }
+
         [TestMethod]
         public void The_layout_check_refuses_tensors_of_another_layout_or_dtype()
         {
@@ -63,6 +88,9 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             LibTorchAmpNative.IsFusedAdamWLayout(p, randn(4, 6), zeros_like(p), zeros_like(p)).Should().BeTrue();
             LibTorchAmpNative.IsFusedAdamWLayout(p, randn(6, 4).t(), zeros_like(p), zeros_like(p)).Should().BeFalse("the gradient's strides differ");
             LibTorchAmpNative.IsFusedAdamWLayout(p, randn(4, 6, dtype: ScalarType.BFloat16), zeros_like(p), zeros_like(p)).Should().BeFalse();
+            var kernel1x1 = randn(8, 1, 1, 4).permute(0, 3, 1, 2); // channels-last [8, 4, 1, 1]
+            LibTorchAmpNative.IsFusedAdamWLayout(kernel1x1, randn(8, 4, 1, 1), zeros_like(kernel1x1), zeros_like(kernel1x1))
+                .Should().BeTrue("a 1x1 kernel is laid out alike whatever the strides of its size-1 dimensions");
             var gappy = randn(4, 12)[.., TensorIndex.Slice(step: 2)];
             LibTorchAmpNative.IsFusedAdamWLayout(gappy, zeros_like(gappy), zeros_like(gappy), zeros_like(gappy)).Should().BeFalse("a view with gaps");
         }
