@@ -108,14 +108,18 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
             else
             {
-                var split = ExampleOrder.HoldOut(all.Count, o.ValidationSetFraction, seed);
+                double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
+                if (o.ValidationSetFraction is null && fraction == 0)
+                    log.Info($"Validation: none ({steps.ModelDescription} trains on all {all.Count} rows and keeps its last epoch by default; " +
+                             "set ValidationSetFraction or ValidationSet to hold rows out and get per-epoch validation metrics).");
+                var split = ExampleOrder.HoldOut(all.Count, fraction, seed);
                 (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
             }
             var trainClasses = train.Labels.Distinct().ToArray();
             if (trainClasses.Length < 2)
                 throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class " +
                     $"('{classNames.GetItemOrDefault((int)trainClasses[0])}') in the {train.Count} rows it trains on" +
-                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {o.ValidationSetFraction})" : "") +
+                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {o.ValidationSetFraction ?? steps.DefaultValidationSetFraction})" : "") +
                     "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
 
             ThrowIfCanceled();

@@ -22,6 +22,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>Names the network in messages, e.g. when initial weights do not fit it.</summary>
         public abstract string ModelDescription { get; }
 
+        /// <summary>The fraction held out when neither ValidationSet nor ValidationSetFraction is set.</summary>
+        public virtual double DefaultValidationSetFraction => ClassificationTrainerOptionsBase.DefaultValidationSetFraction;
+
         /// <summary>Trains <paramref name="model"/>: one or more phases of the shared loop.</summary>
         public abstract TrainingSummary Train(FitContext fit, Module model, TExamples train, TExamples validation);
 

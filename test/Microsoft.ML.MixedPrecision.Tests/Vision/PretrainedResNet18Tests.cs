@@ -231,5 +231,36 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             actual.Should().BeEquivalentTo(expected, o => o.WithStrictOrdering());
             expected[0].Should().HaveCount(3);
         }
-    }
+    
+        [TestMethod]
+        public void By_default_the_pretrained_fit_holds_nothing_out_and_from_scratch_holds_out_a_tenth()
+        {
+            using var images = new SyntheticImages(30, size: 32, seed: 23, color: true);
+            TrainingSummary Fit(ResNetArchitecture architecture, List<string> logs)
+            {
+                var ml = new MLContext(1);
+                ml.Log += (_, e) => { if (e.Message.Contains("Validation: none")) lock (logs) logs.Add(e.Message); };
+                var raw = ml.Data.LoadFromEnumerable(images.Rows);
+                var model = ml.Transforms.Conversion.MapValueToKey("Label")
+                    .Append(ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
+                    {
+                        FeatureColumnName = "ImageSource", Architecture = architecture, HeadOnlyEpochs = 1, Epochs = 1, BatchSize = 8,
+                        ImageHeight = 64, ImageWidth = 64, Seed = 3,
+                    }).WithMixedPrecision())
+                    .Fit(raw);
+                return ((ImageClassificationTransformer)((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single().Model).Summary;
+            }
+
+            var pretrainedLogs = new List<string>();
+            var pretrained = Fit(ResNetArchitecture.PretrainedResNet18, pretrainedLogs);
+            pretrained.Epochs.Should().OnlyContain(e => !e.ValidationMacroAccuracy.HasValue, "no rows were held out");
+            pretrained.BestEpoch.Should().BeNull("the last epoch is kept");
+            pretrainedLogs.Should().ContainSingle().Which.Should().Contain("all 30 rows").And.Contain("ValidationSetFraction");
+
+            var scratchLogs = new List<string>();
+            var scratch = Fit(ResNetArchitecture.ResNetTiny, scratchLogs);
+            scratch.Epochs.Should().OnlyContain(e => e.ValidationMacroAccuracy.HasValue, "a tenth was held out for validation");
+            scratchLogs.Should().BeEmpty();
+        }
+}
 }
