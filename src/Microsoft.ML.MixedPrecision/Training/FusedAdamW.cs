@@ -23,6 +23,14 @@ namespace Microsoft.ML.MixedPrecision.Training
         {
         }
 
+        /// <summary>
+        /// The optimizer of a fit: each group at <paramref name="lr"/> × its scale, with <paramref name="weightDecay"/> or
+        /// without (what TrainingLoop trains with, and what the benchmark's bare loop must match).
+        /// </summary>
+        internal static FusedAdamW Create(IEnumerable<ParameterGroup> groups, double lr, double weightDecay) =>
+            new FusedAdamW(groups.Select(g => new ParamGroup(g.Parameters, lr: lr * g.LearningRateScale,
+                weight_decay: g.WeightDecay ? weightDecay : 0)), lr, weightDecay);
+
         /// <summary>Steps that ran TorchSharp's per-op update instead of the fused kernel (tests read it).</summary>
         internal int FallbackSteps { get; private set; }
 

@@ -344,8 +344,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             double lr = _options.LearningRate, decay = _options.WeightDecay;
             return _options.Optimizer switch
             {
-                OptimizerKind.AdamW => new FusedAdamW(groups.Select(g =>
-                    new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters, lr: lr * g.LearningRateScale, weight_decay: g.WeightDecay ? decay : 0)), lr, decay),
+                OptimizerKind.AdamW => FusedAdamW.Create(groups, lr, decay),
                 OptimizerKind.SgdMomentum => optim.SGD(groups.Select(g =>
                     new TorchSharp.Modules.SGD.ParamGroup(g.Parameters, lr: lr * g.LearningRateScale, momentum: _options.Momentum,
                         weight_decay: g.WeightDecay ? decay : 0, nesterov: _options.Momentum > 0)),

@@ -40,19 +40,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             _batches = batches;
             _clipNorm = clipNorm;
             _model.train();
-            if (parameterGroups is null)
-            {
-                _parameters = model.parameters().ToArray();
-                _optimizer = new FusedAdamW(new[] { new TorchSharp.Modules.AdamW.ParamGroup(_parameters) }, learningRate, weightDecay);
-            }
-            else
-            {
-                // As TrainingLoop.CreateOptimizer: each group at lr × its scale, with or without weight decay; clipping
-                // over all of them.
-                _parameters = parameterGroups.SelectMany(g => g.Parameters).ToArray();
-                _optimizer = new FusedAdamW(parameterGroups.Select(g => new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters,
-                    lr: learningRate * g.LearningRateScale, weight_decay: g.WeightDecay ? weightDecay : 0)), learningRate, weightDecay);
-            }
+            // The optimizer TrainingLoop creates (one group of every parameter unless given groups); clipping over all.
+            parameterGroups ??= new[] { new ParameterGroup(model.parameters()) };
+            _parameters = parameterGroups.SelectMany(g => g.Parameters).ToArray();
+            _optimizer = FusedAdamW.Create(parameterGroups, learningRate, weightDecay);
         }
 
         /// <summary>Training loss of every step run so far, in order.</summary>
