@@ -101,6 +101,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             using var steps = createSteps(log);
             var all = steps.Read(input, "training data");
             TExamples train, validation;
+            double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
             if (o.ValidationSet != null)
             {
                 train = all;
@@ -108,7 +109,6 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
             else
             {
-                double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
                 if (o.ValidationSetFraction is null && fraction == 0)
                     log.Info($"Validation: none ({steps.ModelDescription} trains on all {all.Count} rows and keeps its last epoch by default; " +
                              "set ValidationSetFraction or ValidationSet to hold rows out and get per-epoch validation metrics).");
@@ -119,7 +119,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             if (trainClasses.Length < 2)
                 throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class " +
                     $"('{classNames.GetItemOrDefault((int)trainClasses[0])}') in the {train.Count} rows it trains on" +
-                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {o.ValidationSetFraction ?? steps.DefaultValidationSetFraction})" : "") +
+                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {fraction})" : "") +
                     "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
 
             ThrowIfCanceled();

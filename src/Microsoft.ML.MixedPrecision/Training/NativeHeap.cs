@@ -117,12 +117,15 @@ namespace Microsoft.ML.MixedPrecision.Training
                 }
                 if (resident - _settledResidentBytes <= GrowthAllowance(_settledResidentBytes))
                     return false;
-                malloc_trim(UIntPtr.Zero);
+                GiveBackFreeMemory();
                 _settledResidentBytes = -1;
                 Interlocked.Increment(ref _trims);
                 return true;
             }
         }
+
+        /// <summary>Returns the heap's free memory to the kernel (malloc_trim(0), every arena). Only where <see cref="IsTunable"/>.</summary>
+        internal static void GiveBackFreeMemory() => malloc_trim(UIntPtr.Zero);
 
         /// <summary>The resident set in bytes (/proc/self/statm's second field, in pages), or -1 when unreadable.</summary>
         internal static long ResidentBytes()
@@ -148,7 +151,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 mallopt(MmapMax, DefaultMmapMax);
                 mallopt(MmapThreshold, SteadyMmapThreshold);
                 mallopt(TrimThreshold, SteadyTrimThreshold);
-                malloc_trim(UIntPtr.Zero);
+                GiveBackFreeMemory();
             }
         }
 

@@ -23,11 +23,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 Assert.Inconclusive("The C library is not glibc: NativeHeap does nothing here.");
             // Earlier tests in this process (a ResNet18 step, say) leave freed memory resident in the heap; it would serve
             // this test's blocks without raising RSS. Give it back first, so every block here is new memory.
-            malloc_trim(UIntPtr.Zero);
+            NativeHeap.GiveBackFreeMemory();
         }
-
-        [DllImport("libc", EntryPoint = "malloc_trim")]
-        private static extern int malloc_trim(UIntPtr pad);
 
         [TestMethod]
         public void Freed_blocks_stay_resident_while_retained_and_go_back_when_the_retention_ends()

@@ -231,7 +231,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             actual.Should().BeEquivalentTo(expected, o => o.WithStrictOrdering());
             expected[0].Should().HaveCount(3);
         }
-    
+
         [TestMethod]
         public void By_default_the_pretrained_fit_holds_nothing_out_and_from_scratch_holds_out_a_tenth()
         {
@@ -262,5 +262,5 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             scratch.Epochs.Should().OnlyContain(e => e.ValidationMacroAccuracy.HasValue, "a tenth was held out for validation");
             scratchLogs.Should().BeEmpty();
         }
-}
+    }
 }
