@@ -14,7 +14,7 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// PyTorch's rules would run it in bf16: libtorch 2.10's CPU bf16 attention kernels are slower than its float32 ones at
     /// these head sizes (fwd + bwd, measured by the benchmark's layer table: 45.6 vs 12.1 ms for 12 heads of 32 × 40
     /// tokens, 4.9 vs 4.6 ms for 2 heads of 64), and float32 is the more precise of the two. The boolean mask makes SDPA
-    /// put -inf on padded keys inside the kernel.
+    /// put -inf on padded keys inside the kernel; <see cref="Attend"/> says what runs with attention dropout.
     /// </summary>
     internal sealed class MultiHeadSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
@@ -61,15 +61,29 @@ namespace Microsoft.ML.MixedPrecision.Text
             if (x.device.type == DeviceType.CPU && projected.dtype != ScalarType.Float32)
             {
                 using (new Autocast(DeviceType.CPU, enabled: false))
-                    attended = nn.functional.scaled_dot_product_attention(parts[0].to(ScalarType.Float32), parts[1].to(ScalarType.Float32),
-                        parts[2].to(ScalarType.Float32), keep, dropout);
+                    attended = Attend(parts[0].to(ScalarType.Float32), parts[1].to(ScalarType.Float32), parts[2].to(ScalarType.Float32), keep, dropout);
             }
             else
             {
-                attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2], keep, dropout);
+                attended = Attend(parts[0], parts[1], parts[2], keep, dropout);
             }
             Tensor merged = attended.transpose(1, 2).reshape(batch, length, _width);
             return proj.forward(merged).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>
+        /// softmax(q kᵀ / √d + mask) v over [B, H, L, Dh]. Without dropout it is scaled_dot_product_attention (its fused CPU
+        /// kernel); with dropout libtorch would take its unfused math path anyway, and that path's dropout is bernoulli_, so
+        /// the same math is written out here with <see cref="UniformMaskDropout"/> on the attention weights.
+        /// </summary>
+        internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keep, double dropout)
+        {
+            if (dropout <= 0)
+                return nn.functional.scaled_dot_product_attention(q, k, v, keep);
+            using var scope = NewDisposeScope();
+            Tensor scores = q.mul(1.0 / Math.Sqrt(q.shape[^1])).matmul(k.transpose(-2, -1));
+            Tensor weights = scores.masked_fill(keep.logical_not(), float.NegativeInfinity).softmax(-1);
+            return UniformMaskDropout.Apply(weights, dropout).matmul(v).MoveToOuterDisposeScope();
         }
 
         /// <summary>Per-row ONNX: <paramref name="x"/> [L, D], <paramref name="maskBias"/> float [L] (0 or -1e9 per key).</summary>

@@ -20,7 +20,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         private readonly Embedding tokens;
         private readonly Embedding positions;
         private readonly Embedding segments; // sentence pairs only
-        private readonly Dropout dropout;
+        private readonly UniformMaskDropout dropout;
         private readonly ModuleList<TransformerBlock> blocks;
         private readonly LayerNorm norm;
         private readonly Linear head;
@@ -33,7 +33,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             positions = nn.Embedding(shape.MaxLength, shape.Width);
             if (shape.Segments)
                 segments = nn.Embedding(2, shape.Width);
-            dropout = nn.Dropout(shape.Dropout);
+            dropout = new UniformMaskDropout(shape.Dropout);
             blocks = nn.ModuleList(Enumerable.Range(0, shape.Layers)
                 .Select(_ => new TransformerBlock(shape.Width, shape.Heads, shape.FeedForward, shape.Dropout)).ToArray());
             norm = nn.LayerNorm(shape.Width);

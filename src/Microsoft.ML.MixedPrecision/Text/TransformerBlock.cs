@@ -17,7 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         private readonly LayerNorm norm2;
         private readonly Linear fc1;
         private readonly Linear fc2;
-        private readonly Dropout dropout;
+        private readonly UniformMaskDropout dropout;
 
         public TransformerBlock(int width, int heads, int feedForward, double dropoutRate) : base(nameof(TransformerBlock))
         {
@@ -26,7 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             norm2 = nn.LayerNorm(width);
             fc1 = nn.Linear(width, feedForward);
             fc2 = nn.Linear(feedForward, width);
-            dropout = nn.Dropout(dropoutRate);
+            dropout = new UniformMaskDropout(dropoutRate);
             RegisterComponents();
         }
 

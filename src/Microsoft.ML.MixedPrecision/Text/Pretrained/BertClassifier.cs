@@ -20,7 +20,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         private readonly Embedding positions;
         private readonly Embedding tokenTypes;
         private readonly LayerNorm embeddingNorm;
-        private readonly Dropout dropout;
+        private readonly UniformMaskDropout dropout;
         private readonly ModuleList<BertLayer> layers;
         private readonly Linear head;
 
@@ -32,7 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             positions = nn.Embedding(shape.MaxPositions, shape.Width);
             tokenTypes = nn.Embedding(shape.TokenTypes, shape.Width);
             embeddingNorm = nn.LayerNorm(shape.Width, shape.LayerNormEpsilon);
-            dropout = nn.Dropout(shape.HiddenDropout);
+            dropout = new UniformMaskDropout(shape.HiddenDropout);
             layers = nn.ModuleList(Enumerable.Range(0, shape.Layers).Select(_ => new BertLayer(shape)).ToArray());
             head = nn.Linear(shape.Width, shape.Classes);
             RegisterComponents();

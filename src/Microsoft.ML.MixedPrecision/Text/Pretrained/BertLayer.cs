@@ -16,7 +16,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         private readonly Linear fc1;
         private readonly Linear fc2;
         private readonly LayerNorm outputNorm;
-        private readonly Dropout dropout;
+        private readonly UniformMaskDropout dropout;
 
         public BertLayer(BertShape shape) : base(nameof(BertLayer))
         {
@@ -25,7 +25,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             fc1 = nn.Linear(shape.Width, shape.FeedForward);
             fc2 = nn.Linear(shape.FeedForward, shape.Width);
             outputNorm = nn.LayerNorm(shape.Width, shape.LayerNormEpsilon);
-            dropout = nn.Dropout(shape.HiddenDropout);
+            dropout = new UniformMaskDropout(shape.HiddenDropout);
             RegisterComponents();
         }
 
