@@ -24,6 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private const int SmallArchitectureMaxSize = 64;
         // Measured on small image sets (README, "Pretrained backbone"): 128 px keeps the pretrained accuracy at a third of 224's cost.
         internal const int PretrainedImageSize = 128;
+        private const double DefaultPretrainedMinCropArea = 0.25;
         private const int PretrainedMaxRowsForSmallImages = 10_000;
         internal ImageClassificationTrainer(TrainerEnvironment env, Options options)
             : base(env, options)
@@ -64,10 +65,21 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int channels = pretrained ? 3 : (o.Grayscale ?? first.AllGray) ? 1 : 3;
             var image = new ImageInputOptions { Kind = kind, ColumnName = o.FeatureColumnName, Width = width, Height = height, Channels = channels };
             int shift = o.AugmentationShiftPixels >= 0 ? o.AugmentationShiftPixels : (int)Math.Round(0.08 * Math.Min(width, height));
-            log.Info($"Decoding images to {channels}x{height}x{width} for {architecture}.");
+            var augmentation = new ImageAugmentation(shift, o.AugmentationHorizontalFlip, o.AugmentationMinCropArea ?? DefaultMinCropArea(pretrained, first));
+            log.Info($"Decoding images to {channels}x{height}x{width} for {architecture}; training augmentation: {augmentation.Description}.");
             return pretrained
-                ? new PretrainedImageFitSteps(o, Builder, image, shift, pretrainedPath, log)
-                : new ScratchImageFitSteps(o, Builder, image, shift, architecture, log);
+                ? new PretrainedImageFitSteps(o, Builder, image, augmentation, pretrainedPath, log)
+                : new ScratchImageFitSteps(o, Builder, image, augmentation, architecture, log);
+        }
+
+        /// <summary>
+        /// The random-resized crop by default only where it was measured to help: fine-tuning the pretrained network on
+        /// images that are not small (a quarter of a 28 px image is 14 px of detail stretched over the network's 128).
+        /// </summary>
+        private double DefaultMinCropArea(bool pretrained, (int Width, int Height, bool AllGray) first)
+        {
+            bool fineTunes = pretrained && TrainerOptions.Backbone == BackboneTraining.FineTune;
+            return fineTunes && Math.Max(first.Width, first.Height) > SmallArchitectureMaxSize ? DefaultPretrainedMinCropArea : 1.0;
         }
 
         /// <summary>

@@ -16,13 +16,13 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// </summary>
     internal abstract class ImageFitSteps : FitSteps<ImageTrainingData, ImageClassificationTransformer>
     {
-        protected ImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, int shift,
+        protected ImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, ImageAugmentation augmentation,
             ResNetArchitecture architecture, TrainingLog log)
         {
             Options = options;
             Builder = builder;
             Image = image;
-            Shift = shift;
+            Augmentation = augmentation;
             Architecture = architecture;
             Log = log;
         }
@@ -30,7 +30,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         protected ImageClassificationTrainer.Options Options { get; }
         protected MLContext Builder { get; }
         protected ImageInputOptions Image { get; }
-        protected int Shift { get; }
+        protected ImageAugmentation Augmentation { get; }
         protected ResNetArchitecture Architecture { get; }
         protected TrainingLog Log { get; }
 
@@ -92,7 +92,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             for (int r = 0; r < rows.Count; r++)
                 Buffer.BlockCopy(rows[r], 0, all, r * imageSize, imageSize);
             Log.Info($"Loaded {labels.Count} images from the {what}.");
-            return new ImageTrainingData(all, labels.ToArray(), Image.Channels, Image.Height, Image.Width, Shift, o.AugmentationHorizontalFlip);
+            return new ImageTrainingData(all, labels.ToArray(), Image.Channels, Image.Height, Image.Width, Augmentation);
         }
 
         /// <summary>Throws, naming every bad row's count and the first few, when labelled rows hold bytes that cannot be an intact image.</summary>
@@ -163,9 +163,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// <summary>A ResNet trained from random weights.</summary>
     internal sealed class ScratchImageFitSteps : ImageFitSteps
     {
-        public ScratchImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, int shift,
+        public ScratchImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, ImageAugmentation augmentation,
             ResNetArchitecture architecture, TrainingLog log)
-            : base(options, builder, image, shift, architecture, log)
+            : base(options, builder, image, augmentation, architecture, log)
         {
         }
 

@@ -8,16 +8,15 @@ namespace Microsoft.ML.MixedPrecision.Vision
 {
     /// <summary>
     /// Decoded, resized images held as 8-bit planar CHW pixels (a quarter of float32's memory). Batches are gathered and
-    /// augmented (random shift, horizontal flip) on the prefetch worker; the training thread only copies and scales.
+    /// augmented (<see cref="ImageAugmentation"/>) on the prefetch worker; the training thread only copies and scales.
     /// </summary>
     internal sealed class ImageTrainingData : ITrainingData<ImageTrainingData.PixelBatch>, IExampleSet<ImageTrainingData>
     {
         private readonly byte[] _pixels;
         private readonly int _channels, _height, _width, _imageSize;
-        private readonly int _shift;
-        private readonly bool _flip;
+        private readonly ImageAugmentation _augmentation;
 
-        public ImageTrainingData(byte[] pixels, long[] labels, int channels, int height, int width, int shiftPixels, bool horizontalFlip)
+        public ImageTrainingData(byte[] pixels, long[] labels, int channels, int height, int width, ImageAugmentation augmentation)
         {
             _channels = channels;
             _height = height;
@@ -27,8 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 throw new ArgumentException("Pixel buffer and label count disagree.");
             _pixels = pixels;
             Labels = labels;
-            _shift = shiftPixels;
-            _flip = horizontalFlip;
+            _augmentation = augmentation;
         }
 
         public int Count => Labels.Length;
@@ -54,28 +52,24 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 Buffer.BlockCopy(_pixels, indices[i] * _imageSize, pixels, i * _imageSize, _imageSize);
                 labels[i] = Labels[indices[i]];
             }
-            return new ImageTrainingData(pixels, labels, _channels, _height, _width, _shift, _flip);
+            return new ImageTrainingData(pixels, labels, _channels, _height, _width, _augmentation);
         }
 
         public PixelBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
         {
             var batch = new byte[indices.Length * _imageSize];
             var labels = new long[indices.Length];
+            var scratch = augment && !_augmentation.IsNone ? new byte[_imageSize] : null;
             for (int b = 0; b < indices.Length; b++)
             {
                 int index = indices[b];
                 labels[b] = Labels[index];
                 var source = new ReadOnlySpan<byte>(_pixels, index * _imageSize, _imageSize);
                 var target = new Span<byte>(batch, b * _imageSize, _imageSize);
-                if (!augment || (_shift == 0 && !_flip))
-                {
+                if (scratch == null)
                     source.CopyTo(target);
-                    continue;
-                }
-                int dx = _shift == 0 ? 0 : random.Next(-_shift, _shift + 1);
-                int dy = _shift == 0 ? 0 : random.Next(-_shift, _shift + 1);
-                bool flip = _flip && random.Next(2) == 1;
-                ShiftAndFlip(source, target, dx, dy, flip);
+                else
+                    _augmentation.Apply(source, target, scratch, _channels, _height, _width, random);
             }
             return new PixelBatch(batch, labels);
         }
@@ -85,31 +79,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
             using var raw = tensor(batch.Pixels, new long[] { batch.Count, _channels, _height, _width });
             using var onDevice = raw.to(device);
             return onDevice.to(ScalarType.Float32).div_(255f);
-        }
-
-        /// <summary>Pads by zeros and crops (a shift by dx, dy), optionally mirrored left-right, per channel plane.</summary>
-        private void ShiftAndFlip(ReadOnlySpan<byte> source, Span<byte> target, int dx, int dy, bool flip)
-        {
-            target.Clear();
-            int plane = _height * _width;
-            for (int c = 0; c < _channels; c++)
-            {
-                for (int y = 0; y < _height; y++)
-                {
-                    int sy = y + dy;
-                    if (sy < 0 || sy >= _height)
-                        continue;
-                    int rowTarget = c * plane + y * _width;
-                    int rowSource = c * plane + sy * _width;
-                    for (int x = 0; x < _width; x++)
-                    {
-                        int sx = (flip ? _width - 1 - x : x) + dx;
-                        if (sx < 0 || sx >= _width)
-                            continue;
-                        target[rowTarget + x] = source[rowSource + sx];
-                    }
-                }
-            }
         }
 
         /// <summary>8-bit planar pixels [count, channels, height, width].</summary>

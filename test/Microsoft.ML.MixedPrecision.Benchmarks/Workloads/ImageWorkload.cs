@@ -37,7 +37,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         public override void LoadBareData(BenchSettings settings, int maxBatches)
         {
             var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);
-            var data = new ImageTrainingData(pixels, labels.Select(l => (long)l).ToArray(), 1, rows, columns, shiftPixels: 0, horizontalFlip: false);
+            var data = new ImageTrainingData(pixels, labels.Select(l => (long)l).ToArray(), 1, rows, columns, ImageAugmentation.None);
             PrebuildBatches(data, settings.Seed, maxBatches);
         }
 

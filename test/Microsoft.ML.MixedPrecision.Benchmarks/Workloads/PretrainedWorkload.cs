@@ -48,7 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         {
             var (pixels, labels, rows, columns) = FashionMnistImages.ReadIdx("train", maxBatches * BatchSize);
             var rgb = UpscaleGrayToRgb(pixels, labels.Length, rows, columns, Size, Size);
-            var data = new ImageTrainingData(rgb, labels.Select(l => (long)l).ToArray(), Channels, Size, Size, shiftPixels: 0, horizontalFlip: false);
+            var data = new ImageTrainingData(rgb, labels.Select(l => (long)l).ToArray(), Channels, Size, Size, ImageAugmentation.None);
             PrebuildBatches(data, settings.Seed, maxBatches);
         }
 

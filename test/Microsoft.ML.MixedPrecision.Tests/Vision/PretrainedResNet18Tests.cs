@@ -178,7 +178,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             };
             var image = new ImageInputOptions { ColumnName = "ImageSource", Width = 64, Height = 64, Channels = 3 };
             using var log = new TrainingLog(ml, "test");
-            using var steps = new PretrainedImageFitSteps(options, ml, image, shift: 0, WeightsPath, log);
+            using var steps = new PretrainedImageFitSteps(options, ml, image, ImageAugmentation.None, WeightsPath, log);
             var train = steps.Read(data, "training data");
             using var model = (ResNet)steps.CreateModel(train, classCount: 3);
             model.Head.weight.shape.Should().Equal(3, 512);
@@ -261,6 +261,33 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             var scratch = Fit(ResNetArchitecture.ResNetTiny, scratchLogs);
             scratch.Epochs.Should().OnlyContain(e => e.ValidationMacroAccuracy.HasValue, "a tenth was held out for validation");
             scratchLogs.Should().BeEmpty();
+        }
+
+        [TestMethod]
+        public void By_default_only_the_fine_tune_on_images_larger_than_64_px_crops()
+        {
+            string AugmentationLog(int size, ResNetArchitecture architecture, BackboneTraining backbone, double? minCropArea = null)
+            {
+                using var images = new SyntheticImages(12, size: size, seed: 29, color: true);
+                var ml = new MLContext(1);
+                var logs = new List<string>();
+                ml.Log += (_, e) => { if (e.Message.Contains("training augmentation:")) lock (logs) logs.Add(e.Message); };
+                ml.Transforms.Conversion.MapValueToKey("Label")
+                    .Append(ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
+                    {
+                        FeatureColumnName = "ImageSource", Architecture = architecture, Backbone = backbone, HeadOnlyEpochs = 1, Epochs = 1,
+                        BatchSize = 6, ImageHeight = 64, ImageWidth = 64, Seed = 3, AugmentationMinCropArea = minCropArea,
+                    }).WithMixedPrecision())
+                    .Fit(ml.Data.LoadFromEnumerable(images.Rows));
+                return logs.Should().ContainSingle().Subject;
+            }
+
+            const string Crop = "random-resized crop (25–100 % of the area)";
+            AugmentationLog(96, ResNetArchitecture.PretrainedResNet18, BackboneTraining.FineTune).Should().Contain(Crop);
+            AugmentationLog(64, ResNetArchitecture.PretrainedResNet18, BackboneTraining.FineTune).Should().NotContain("crop", "64 px images are small");
+            AugmentationLog(96, ResNetArchitecture.PretrainedResNet18, BackboneTraining.Frozen).Should().NotContain("crop");
+            AugmentationLog(96, ResNetArchitecture.ResNetTiny, BackboneTraining.FineTune).Should().NotContain("crop", "not measured from scratch");
+            AugmentationLog(96, ResNetArchitecture.ResNetTiny, BackboneTraining.FineTune, minCropArea: 0.5).Should().Contain("random-resized crop (50–100 % of the area)");
         }
     }
 }

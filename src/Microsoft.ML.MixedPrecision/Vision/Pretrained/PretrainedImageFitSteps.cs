@@ -20,9 +20,9 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         private readonly string _weightsPath;
         private ResNet _model;
 
-        public PretrainedImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, int shift,
+        public PretrainedImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, ImageAugmentation augmentation,
             string weightsPath, TrainingLog log)
-            : base(options, builder, image, shift, ResNetArchitecture.PretrainedResNet18, log)
+            : base(options, builder, image, augmentation, ResNetArchitecture.PretrainedResNet18, log)
         {
             _weightsPath = weightsPath;
         }
