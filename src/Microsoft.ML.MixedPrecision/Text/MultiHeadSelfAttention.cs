@@ -81,8 +81,11 @@ namespace Microsoft.ML.MixedPrecision.Text
             if (dropout <= 0)
                 return nn.functional.scaled_dot_product_attention(q, k, v, keep);
             using var scope = NewDisposeScope();
-            Tensor scores = q.mul(1.0 / Math.Sqrt(q.shape[^1])).matmul(k.transpose(-2, -1));
-            Tensor weights = scores.masked_fill(keep.logical_not(), float.NegativeInfinity).softmax(-1);
+            // Scalars held in variables: an implicit conversion's temporary can be finalized by the GC while libtorch
+            // still reads it (seen once in a long benchmark run: masked_fill read a freed Scalar).
+            using Scalar scale = 1.0 / Math.Sqrt(q.shape[^1]), masked = float.NegativeInfinity;
+            Tensor scores = q.mul(scale).matmul(k.transpose(-2, -1));
+            Tensor weights = scores.masked_fill(keep.logical_not(), masked).softmax(-1);
             return UniformMaskDropout.Apply(weights, dropout).matmul(v).MoveToOuterDisposeScope();
         }
 

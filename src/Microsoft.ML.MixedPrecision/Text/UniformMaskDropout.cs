@@ -30,9 +30,11 @@ namespace Microsoft.ML.MixedPrecision.Text
                 return x.alias();
             if (AmpCapabilities.CpuHasFastBernoulli || x.device.type != DeviceType.CPU)
                 return nn.functional.dropout(x, p, training: true);
+            // Scalars held in variables, not implicit temporaries the GC may finalize while libtorch reads them.
+            using Scalar dropProbability = p, keepProbability = 1 - p;
             using var uniform = rand(x.shape, ScalarType.Float32, x.device);
-            using var keep = uniform.ge_(p);
-            using var noise = keep.to(x.dtype).div_(1 - p);
+            using var keep = uniform.ge_(dropProbability);
+            using var noise = keep.to(x.dtype).div_(keepProbability);
             return x.mul(noise);
         }
     }
