@@ -65,7 +65,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int channels = pretrained ? 3 : (o.Grayscale ?? first.AllGray) ? 1 : 3;
             var image = new ImageInputOptions { Kind = kind, ColumnName = o.FeatureColumnName, Width = width, Height = height, Channels = channels };
             int shift = o.AugmentationShiftPixels >= 0 ? o.AugmentationShiftPixels : (int)Math.Round(0.08 * Math.Min(width, height));
-            var augmentation = new ImageAugmentation(shift, o.AugmentationHorizontalFlip, o.AugmentationMinCropArea ?? DefaultMinCropArea(pretrained, first));
+            // The frozen backbone's features are computed once, unaugmented: say so rather than list settings it never uses.
+            var augmentation = pretrained && o.Backbone == BackboneTraining.Frozen
+                ? ImageAugmentation.None
+                : new ImageAugmentation(shift, o.AugmentationHorizontalFlip, o.AugmentationMinCropArea ?? DefaultMinCropArea(pretrained, first));
             log.Info($"Decoding images to {channels}x{height}x{width} for {architecture}; training augmentation: {augmentation.Description}.");
             return pretrained
                 ? new PretrainedImageFitSteps(o, Builder, image, augmentation, pretrainedPath, log)
@@ -76,11 +79,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
         /// The random-resized crop by default only where it was measured to help: fine-tuning the pretrained network on
         /// images that are not small (a quarter of a 28 px image is 14 px of detail stretched over the network's 128).
         /// </summary>
-        private double DefaultMinCropArea(bool pretrained, (int Width, int Height, bool AllGray) first)
-        {
-            bool fineTunes = pretrained && TrainerOptions.Backbone == BackboneTraining.FineTune;
-            return fineTunes && Math.Max(first.Width, first.Height) > SmallArchitectureMaxSize ? DefaultPretrainedMinCropArea : 1.0;
-        }
+        private static double DefaultMinCropArea(bool pretrained, (int Width, int Height, bool AllGray) first)
+            => pretrained && Math.Max(first.Width, first.Height) > SmallArchitectureMaxSize ? DefaultPretrainedMinCropArea : 1.0;
 
         /// <summary>
         /// Auto: the pretrained network when its file is there and the data is small or the images large (where it wins);
