@@ -10,11 +10,12 @@ namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
     /// Multi-head self-attention over [B, L, D] with a key padding mask. The projections are Linear (bf16 under autocast).
-    /// The attention itself is scaled_dot_product_attention; on a CPU it runs in float32 even under autocast, where
-    /// PyTorch's rules would run it in bf16: libtorch 2.10's CPU bf16 attention kernels are slower than its float32 ones at
+    /// Without attention dropout (scoring, or AttentionDropout 0) the attention is scaled_dot_product_attention, in float32
+    /// on a CPU even under autocast: libtorch 2.10's fused CPU bf16 attention kernels are slower than its float32 ones at
     /// these head sizes (fwd + bwd, measured by the benchmark's layer table: 45.6 vs 12.1 ms for 12 heads of 32 × 40
-    /// tokens, 4.9 vs 4.6 ms for 2 heads of 64), and float32 is the more precise of the two. The boolean mask makes SDPA
-    /// put -inf on padded keys inside the kernel; <see cref="Attend"/> says what runs with attention dropout.
+    /// tokens, 4.9 vs 4.6 ms for 2 heads of 64). With dropout it is written out (<see cref="Attend"/>), and there the two
+    /// batched matmuls run in the activations' dtype, bf16 under autocast as PyTorch's rules have it, about twice as fast
+    /// as float32 (README, "Attention in bf16 when training").
     /// </summary>
     internal sealed class MultiHeadSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {
@@ -58,7 +59,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             Tensor parts = projected.view(batch, length, 3, _heads, headWidth).permute(2, 0, 3, 1, 4);
             double dropout = training ? _dropout : 0.0;
             Tensor attended;
-            if (x.device.type == DeviceType.CPU && projected.dtype != ScalarType.Float32)
+            if (x.device.type == DeviceType.CPU && projected.dtype != ScalarType.Float32 && dropout <= 0)
             {
                 using (new Autocast(DeviceType.CPU, enabled: false))
                     attended = Attend(parts[0].to(ScalarType.Float32), parts[1].to(ScalarType.Float32), parts[2].to(ScalarType.Float32), keep, dropout);
@@ -74,7 +75,8 @@ namespace Microsoft.ML.MixedPrecision.Text
         /// <summary>
         /// softmax(q kᵀ / √d + mask) v over [B, H, L, Dh]. Without dropout it is scaled_dot_product_attention (its fused CPU
         /// kernel); with dropout libtorch would take its unfused math path anyway, and that path's dropout is bernoulli_, so
-        /// the same math is written out here with <see cref="UniformMaskDropout"/> on the attention weights.
+        /// the same math is written out here with <see cref="UniformMaskDropout"/> on the attention weights. The matmuls run
+        /// in q, k, v's dtype; the softmax and the dropout in float32 (more precise than autocast needs, and no slower).
         /// </summary>
         internal static Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor keep, double dropout)
         {
@@ -85,8 +87,8 @@ namespace Microsoft.ML.MixedPrecision.Text
             // still reads it (seen once in a long benchmark run: masked_fill read a freed Scalar).
             using Scalar scale = 1.0 / Math.Sqrt(q.shape[^1]), masked = float.NegativeInfinity;
             Tensor scores = q.mul(scale).matmul(k.transpose(-2, -1));
-            Tensor weights = scores.masked_fill(keep.logical_not(), masked).softmax(-1);
-            return UniformMaskDropout.Apply(weights, dropout).matmul(v).MoveToOuterDisposeScope();
+            Tensor weights = scores.masked_fill(keep.logical_not(), masked).softmax(-1, ScalarType.Float32);
+            return UniformMaskDropout.Apply(weights, dropout).to(v.dtype).matmul(v).MoveToOuterDisposeScope();
         }
 
         /// <summary>Per-row ONNX: <paramref name="x"/> [L, D], <paramref name="maskBias"/> float [L] (0 or -1e9 per key).</summary>

@@ -3,7 +3,8 @@ BertClassifier.cs, BertLayer.cs), their shared attention (MultiHeadSelfAttention
 names are the C# field names (state_dict keys match TorchSharp's).
 
 PyTorch 1.13 has no scaled_dot_product_attention: attention is its math (q k^T / sqrt(d), -inf on padded keys,
-softmax, dropout, times v). As ours, it runs in float32 with autocast off when the projections come out in bf16."""
+softmax, dropout, times v). As ours: without dropout (eval, the parity check) in float32 with autocast off when the
+projections come out in bf16; with dropout its two matmuls in the projections' dtype, softmax and dropout in float32."""
 import math
 
 import torch
@@ -13,10 +14,10 @@ from torch.nn import functional as F
 
 def attention(q, k, v, keep, dropout, training):
     scores = torch.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-    weights = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1)
+    weights = torch.softmax(scores.masked_fill(~keep, float("-inf")), dim=-1, dtype=torch.float32)
     if dropout > 0 and training:
         weights = F.dropout(weights, dropout, training=True)
-    return torch.matmul(weights, v)
+    return torch.matmul(weights.to(v.dtype), v)
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -30,7 +31,7 @@ class MultiHeadSelfAttention(nn.Module):
         batch, length = x.shape[0], x.shape[1]
         projected = self.qkv(x)
         parts = projected.view(batch, length, 3, self.heads, self.width // self.heads).permute(2, 0, 3, 1, 4)
-        if projected.dtype != torch.float32:
+        if projected.dtype != torch.float32 and not (self.dropout > 0 and self.training):
             with torch.autocast("cpu", enabled=False):
                 attended = attention(parts[0].float(), parts[1].float(), parts[2].float(), keep, self.dropout, self.training)
         else:

@@ -31,19 +31,21 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                     };
                 }));
             }
-            // MultiHeadSelfAttention runs its attention in float32 on a CPU in both precisions (the bf16 kernels are slower):
-            // timed as it runs (SDPA, or written out with the uniform-mask dropout); the bf16 column adds the casts of q, k, v.
-            cases.Add(new LayerCase($"attention (float32, dropout {attentionDropout}), {heads} heads", layers, dtype =>
+            // Timed as MultiHeadSelfAttention runs it: with dropout written out, its matmuls in the tensors' dtype; without
+            // dropout scaled_dot_product_attention in float32 in both precisions (the bf16 column adds the casts of q, k, v).
+            string kind = attentionDropout > 0 ? $"matmuls in the dtype, dropout {attentionDropout}" : "SDPA in float32";
+            cases.Add(new LayerCase($"attention ({kind}), {heads} heads", layers, dtype =>
             {
                 var shape = new[] { batch, heads, length, width / heads };
                 var q = LayerSpeed.Leaf(shape, dtype);
                 var k = LayerSpeed.Leaf(shape, dtype);
                 var v = LayerSpeed.Leaf(shape, dtype);
                 var keep = ones(new[] { batch, 1, 1, length }, ScalarType.Bool);
+                ScalarType attentionType = attentionDropout > 0 ? dtype : ScalarType.Float32;
                 return () =>
                 {
                     using var scope = NewDisposeScope();
-                    var attended = MultiHeadSelfAttention.Attend(q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32),
+                    var attended = MultiHeadSelfAttention.Attend(q.to(attentionType), k.to(attentionType), v.to(attentionType),
                         keep, attentionDropout);
                     LayerSpeed.Backward(attended, q, k, v);
                 };

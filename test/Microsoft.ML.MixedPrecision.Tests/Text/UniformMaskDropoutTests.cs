@@ -78,5 +78,28 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             dropped.isfinite().all().item<bool>().Should().BeTrue();
             dropped.sub(fused).abs().max().item<float>().Should().BeGreaterThan(1e-3f, "half the attention weights are dropped");
         }
+
+        [TestMethod]
+        public void Attention_with_dropout_runs_its_matmuls_in_the_inputs_dtype_and_stays_close_to_float32()
+        {
+            using var scope = NewDisposeScope();
+            manual_seed(6);
+            var q = randn(4, 2, 11, 16);
+            var k = randn(4, 2, 11, 16);
+            var v = randn(4, 2, 11, 16);
+            var keep = ones(4, 1, 1, 11, ScalarType.Bool);
+            keep[1, 0, 0].narrow(0, 7, 4).fill_(false);
+
+            manual_seed(8);
+            var exact = MultiHeadSelfAttention.Attend(q, k, v, keep, dropout: 0.2);
+            manual_seed(8);
+            var bf16 = MultiHeadSelfAttention.Attend(q.to(ScalarType.BFloat16), k.to(ScalarType.BFloat16), v.to(ScalarType.BFloat16), keep, dropout: 0.2);
+
+            bf16.dtype.Should().Be(ScalarType.BFloat16);
+            // The same seed draws the same float32 mask; what differs is bf16 rounding (8 bits of mantissa: ~0.4 % per value).
+            double error = bf16.to(ScalarType.Float32).sub(exact).abs().max().item<float>();
+            double scale = exact.abs().max().item<float>();
+            error.Should().BeLessThan(0.03 * scale);
+        }
     }
 }
