@@ -173,7 +173,8 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 {
                     if (!(newScale.Value > 0) || double.IsInfinity(newScale.Value))
                         throw new ArgumentOutOfRangeException(nameof(newScale), newScale, "The new scale must be a positive finite number.");
-                    _scale.fill_(newScale.Value);
+                    using Scalar value = newScale.Value;
+                    _scale.fill_(value);
                     return;
                 }
                 var foundInfs = _optimizerStates.Values.SelectMany(s => s.FoundInfPerDevice).ToList();
@@ -249,8 +250,9 @@ namespace Microsoft.ML.MixedPrecision.Amp
             GrowthInterval = state.GrowthInterval;
             SkippedSteps = state.SkippedSteps;
             EnsureScaleTensors(_scale?.device ?? CPU);
-            _scale.fill_(state.Scale);
-            _growthTracker.fill_(state.GrowthTracker);
+            using Scalar scale = state.Scale, tracker = state.GrowthTracker;
+            _scale.fill_(scale);
+            _growthTracker.fill_(tracker);
             ResetOptimizerStates();
         }
 
@@ -314,7 +316,8 @@ namespace Microsoft.ML.MixedPrecision.Amp
                         foundInf.add_(grad.isfinite().logical_not().any().to(ScalarType.Float32));
                         grad.mul_(deviceInvScale.to(grad.dtype));
                     }
-                    foundInf.clamp_(max: 1f);
+                    using Scalar one = 1f;
+                    foundInf.clamp_(max: one);
                 }
             }
         }
@@ -335,8 +338,9 @@ namespace Microsoft.ML.MixedPrecision.Amp
                     scale = grown;
                 tracker = 0;
             }
-            _scale.fill_(scale);
-            _growthTracker.fill_(tracker);
+            using Scalar scaleValue = scale, trackerValue = tracker;
+            _scale.fill_(scaleValue);
+            _growthTracker.fill_(trackerValue);
         }
 
         private void EnsureScaleTensors(Device device)
@@ -344,7 +348,8 @@ namespace Microsoft.ML.MixedPrecision.Amp
             if (_scale is not null)
                 return;
             // Detached from any DisposeScope the caller has open: these live as long as the scaler.
-            _scale = full(1, _initScale, ScalarType.Float32, device: device).DetachFromDisposeScope();
+            using Scalar initScale = _initScale;
+            _scale = full(1, initScale, ScalarType.Float32, device: device).DetachFromDisposeScope();
             _growthTracker = zeros(1, ScalarType.Int32, device: device).DetachFromDisposeScope();
         }
 

@@ -61,8 +61,8 @@ namespace Microsoft.ML.MixedPrecision.Text
                 throw new ArgumentException($"The sequences have {ids.shape[1]} tokens; the model takes at most {Shape.MaxLength}.", nameof(ids));
             using var scope = NewDisposeScope();
             long batch = ids.shape[0], length = ids.shape[1];
-            Tensor keep = ids.ne(TextTokenizer.PadId);                                        // [B, L]
-            Tensor x = tokens.forward(ids) + positions.forward(arange(length, ScalarType.Int64, ids.device));
+            Tensor keep = TokenSequence.NotPadding(ids, TextTokenizer.PadId);                                     // [B, L]
+            Tensor x = tokens.forward(ids) + positions.forward(TokenSequence.Positions(length, ids.device));
             if (segments is not null)
                 x = x + segments.forward(TokenSequence.SegmentIds(ids, TextTokenizer.SepId));
             x = dropout.forward(x);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Microsoft.ML.MixedPrecision.Onnx;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,11 +13,30 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// </summary>
     internal static class TokenSequence
     {
+        // Rooted Scalars: TorchSharp passes a Scalar's handle to libtorch without keeping the Scalar alive, so an
+        // implicit-conversion temporary can be finalized while the native call still reads it.
+        private static readonly Scalar Zero = 0L, One = 1L;
+
+        /// <summary>Positions 0 … length − 1 as int64 [length] (arange with Scalars that outlive the call).</summary>
+        public static Tensor Positions(long length, Device device)
+        {
+            using Scalar end = length;
+            return arange(Zero, end, One, ScalarType.Int64, device);
+        }
+
+        /// <summary>Which ids are real tokens, not <paramref name="padId"/> (ids [B, L] → bool [B, L]).</summary>
+        public static Tensor NotPadding(Tensor ids, long padId)
+        {
+            using Scalar pad = padId;
+            return ids.ne(pad);
+        }
+
         /// <summary>Token types: 0 up to and including the first [SEP], 1 after it (ids [B, L] → int64 [B, L]).</summary>
         public static Tensor SegmentIds(Tensor ids, long sepId)
         {
-            Tensor isSep = ids.eq(sepId).to(ScalarType.Int64);
-            return (isSep.cumsum(1) - isSep).clamp_max(1);
+            using Scalar sep = sepId;
+            Tensor isSep = ids.eq(sep).to(ScalarType.Int64);
+            return (isSep.cumsum(1) - isSep).clamp_max(One);
         }
 
         /// <summary>The sentence vector from hidden states [B, L, D]: the mean over real tokens, or the first ([CLS]) vector.</summary>
@@ -25,7 +45,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             if (pooling == TextPooling.Cls)
                 return hidden.select(1, 0);
             Tensor weights = keep.unsqueeze(-1).to(hidden.dtype);
-            return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+            return (hidden * weights).sum(1) / weights.sum(1).clamp_min(One);
         }
 
         /// <summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
@@ -29,8 +30,10 @@ namespace Microsoft.ML.MixedPrecision.Training
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            _lossSum.add_(batchLoss.detach().to(ScalarType.Float64) * labels.Length);
-            _correctPerClass.index_add_(0, target, logits.argmax(1).eq(target).to(ScalarType.Int64), 1);
+            // Scalars in variables: TorchSharp does not keep a Scalar alive across the native call that reads its handle.
+            using Scalar count = labels.Length, one = 1;
+            _lossSum.add_(batchLoss.detach().to(ScalarType.Float64).mul(count));
+            _correctPerClass.index_add_(0, target, logits.argmax(1).eq(target).to(ScalarType.Int64), one);
             foreach (long label in labels)
                 _seenPerClass[label]++;
             Seen += labels.Length;
@@ -63,7 +66,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                 throw new System.IO.InvalidDataException($"The checkpoint's epoch counts are not for {_seenPerClass.Length} classes.");
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            _lossSum.fill_(state.LossSum);
+            using Scalar lossSum = state.LossSum;
+            _lossSum.fill_(lossSum);
             _correctPerClass.copy_(tensor(state.CorrectPerClass));
             Array.Copy(state.SeenPerClass, _seenPerClass, _seenPerClass.Length);
             Seen = (int)state.SeenPerClass.Sum();

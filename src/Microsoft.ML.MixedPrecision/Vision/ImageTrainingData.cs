@@ -74,11 +74,15 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return new PixelBatch(batch, labels);
         }
 
+        // A rooted Scalar: TorchSharp passes a Scalar's handle to libtorch without keeping the Scalar alive, so an
+        // implicit-conversion temporary (div_(255f)) can be finalized while the native call still reads it.
+        private static readonly Scalar ByteRange = 255f;
+
         public Tensor ToTensors(PixelBatch batch, Device device)
         {
             using var raw = tensor(batch.Pixels, new long[] { batch.Count, _channels, _height, _width });
             using var onDevice = raw.to(device);
-            return onDevice.to(ScalarType.Float32).div_(255f);
+            return onDevice.to(ScalarType.Float32).div_(ByteRange);
         }
 
         /// <summary>8-bit planar pixels [count, channels, height, width].</summary>

@@ -20,8 +20,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
             if (channels <= 0)
                 throw new ArgumentOutOfRangeException(nameof(channels));
             Channels = channels;
-            mean = torch.full(new long[] { 1, channels, 1, 1 }, defaultMean, dtype: ScalarType.Float32);
-            std = torch.full(new long[] { 1, channels, 1, 1 }, defaultStd, dtype: ScalarType.Float32);
+            using Scalar meanValue = defaultMean, stdValue = defaultStd; // held: TorchSharp does not keep a Scalar alive in the call
+            mean = torch.full(new long[] { 1, channels, 1, 1 }, meanValue, dtype: ScalarType.Float32);
+            std = torch.full(new long[] { 1, channels, 1, 1 }, stdValue, dtype: ScalarType.Float32);
             register_buffer(nameof(mean), mean);
             register_buffer(nameof(std), std);
         }

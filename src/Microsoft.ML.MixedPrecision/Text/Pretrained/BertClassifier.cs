@@ -72,7 +72,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         {
             using var scope = NewDisposeScope();
             Tensor hidden = Encode(ids);
-            Tensor pooled = TokenSequence.Pool(hidden, ids.ne(Shape.PadId), Shape.Pooling);
+            Tensor pooled = TokenSequence.Pool(hidden, TokenSequence.NotPadding(ids, Shape.PadId), Shape.Pooling);
             return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
         }
 
@@ -86,10 +86,10 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             using var scope = NewDisposeScope();
             long batch = ids.shape[0], length = ids.shape[1];
             Tensor x = words.forward(ids)
-                       + positions.forward(arange(length, ScalarType.Int64, ids.device))
+                       + positions.forward(TokenSequence.Positions(length, ids.device))
                        + tokenTypes.forward(TokenSequence.SegmentIds(ids, Shape.SepId));
             x = dropout.forward(embeddingNorm.forward(x));
-            Tensor keys = ids.ne(Shape.PadId).view(batch, 1, 1, length);
+            Tensor keys = TokenSequence.NotPadding(ids, Shape.PadId).view(batch, 1, 1, length);
             foreach (BertLayer layer in layers)
                 x = layer.forward(x, keys);
             return x.MoveToOuterDisposeScope();
