@@ -6,18 +6,26 @@ namespace Microsoft.ML.MixedPrecision.Vision
 {
     /// <summary>
     /// A frozen backbone's pooled features, computed once, so a linear head trains on them at the cost of a linear
-    /// model (what the stock DnnFeaturizeImage pipeline does), instead of running the backbone every epoch.
+    /// model (what the stock DnnFeaturizeImage pipeline does), instead of running the backbone every epoch. With the
+    /// features of the mirrored images as well, an augmented batch takes each row's mirror at random: the left-right flip
+    /// of the fine-tune, at the cost of one more backbone pass.
     /// </summary>
     internal sealed class FeatureTrainingData : ITrainingData<FeatureTrainingData.FeatureBatch>
     {
         private readonly float[] _features;
+        private readonly float[] _mirroredFeatures;
         private readonly int _width;
 
-        public FeatureTrainingData(float[] features, long[] labels, int width)
+        /// <param name="features">Pooled features [count, width], row-major.</param>
+        /// <param name="mirroredFeatures">The features of the mirrored images, in the same order, or null.</param>
+        /// <param name="labels">Class index of each row.</param>
+        /// <param name="width">Feature width.</param>
+        public FeatureTrainingData(float[] features, float[] mirroredFeatures, long[] labels, int width)
         {
-            if (features.Length != (long)labels.Length * width)
-                throw new ArgumentException("Feature buffer and label count disagree.");
+            if (features.Length != (long)labels.Length * width || (mirroredFeatures != null && mirroredFeatures.Length != features.Length))
+                throw new ArgumentException("Feature buffers and label count disagree.");
             _features = features;
+            _mirroredFeatures = mirroredFeatures;
             _width = width;
             Labels = labels;
         }
@@ -31,7 +39,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
             var labels = new long[indices.Length];
             for (int b = 0; b < indices.Length; b++)
             {
-                Array.Copy(_features, (long)indices[b] * _width, batch, (long)b * _width, _width);
+                bool mirrored = augment && _mirroredFeatures != null && random.Next(2) == 1;
+                Array.Copy(mirrored ? _mirroredFeatures : _features, (long)indices[b] * _width, batch, (long)b * _width, _width);
                 labels[b] = Labels[indices[b]];
             }
             return new FeatureBatch(batch, labels);

@@ -65,9 +65,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
             int channels = pretrained ? 3 : (o.Grayscale ?? first.AllGray) ? 1 : 3;
             var image = new ImageInputOptions { Kind = kind, ColumnName = o.FeatureColumnName, Width = width, Height = height, Channels = channels };
             int shift = o.AugmentationShiftPixels >= 0 ? o.AugmentationShiftPixels : (int)Math.Round(0.08 * Math.Min(width, height));
-            // The frozen backbone's features are computed once, unaugmented: say so rather than list settings it never uses.
+            // The frozen backbone's features are computed once, of each image and its mirror: the flip is all it can use.
             var augmentation = pretrained && o.Backbone == BackboneTraining.Frozen
-                ? ImageAugmentation.None
+                ? new ImageAugmentation(0, o.AugmentationHorizontalFlip)
                 : new ImageAugmentation(shift, o.AugmentationHorizontalFlip, o.AugmentationMinCropArea ?? DefaultMinCropArea(pretrained, first));
             log.Info($"Decoding images to {channels}x{height}x{width} for {architecture}; training augmentation: {augmentation.Description}.");
             return pretrained

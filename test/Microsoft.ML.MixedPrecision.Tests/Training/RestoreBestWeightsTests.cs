@@ -32,7 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 features[2 * i + 1] = x1;
                 labels[i] = label(x0, x1) ? 1 : 0;
             }
-            return new FeatureTrainingData(features, labels, 2);
+            return new FeatureTrainingData(features, null, labels, 2);
         }
 
         private sealed record Run(TrainingSummary Summary, List<float[]> EpochWeights, float[] Final);

@@ -63,15 +63,19 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 if (headEpochs > 0)
                 {
                     var clock = Stopwatch.StartNew();
-                    var trainFeatures = Featurize(fit, train, "training data");
-                    var validationFeatures = validation == null ? null : Featurize(fit, validation, "validation set");
+                    // Only a frozen fit learns from mirrors: there the head phase is the whole fit, and the flip is the one
+                    // augmentation precomputed features can carry. The fine-tune's few head epochs only warm the head up
+                    // (measured that way), and a mirror would double their featurization.
+                    bool mirror = frozen && Augmentation.HorizontalFlip;
+                    var trainFeatures = Featurize(fit, train, "training data", mirrored: mirror);
+                    var validationFeatures = validation == null ? null : Featurize(fit, validation, "validation set", mirrored: false);
                     var featurized = clock.Elapsed;
                     string activation = _model.LastActivationDType?.ToString();
                     head = fit.Train(_model.Head, trainFeatures, validationFeatures, new TrainingPhase
                     {
                         Name = "the new head on the frozen backbone's features",
                         Epochs = headEpochs,
-                        Augment = false,
+                        Augment = mirror,
                         ActivationProbe = () => activation,
                     });
                     head = head.WithElapsed(head.Elapsed + featurized);
@@ -99,16 +103,18 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         }
 
         /// <summary>
-        /// The backbone's pooled features of every example, unaugmented, in inference mode (BatchNorm uses and keeps its
-        /// pretrained statistics) and in the training precision's forward context (bf16 autocast under AMP).
+        /// The backbone's pooled features of every example, unaugmented (and, with <paramref name="mirrored"/>, of its
+        /// left-right mirror), in inference mode (BatchNorm uses and keeps its pretrained statistics) and in the training
+        /// precision's forward context (bf16 autocast under AMP).
         /// </summary>
-        private FeatureTrainingData Featurize(FitContext fit, ImageTrainingData data, string what)
+        private FeatureTrainingData Featurize(FitContext fit, ImageTrainingData data, string what, bool mirrored)
         {
             var clock = Stopwatch.StartNew();
             bool wasTraining = _model.training;
             _model.eval();
             int width = (int)_model.FeatureCount, batchSize = Math.Max(fit.Options.BatchSize, 64);
             var features = new float[(long)data.Count * width];
+            var mirroredFeatures = mirrored ? new float[features.Length] : null;
             try
             {
                 using var noGrad = no_grad();
@@ -119,19 +125,28 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                     using var scope = NewDisposeScope();
                     int count = Math.Min(batchSize, data.Count - start);
                     var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, count), null, augment: false);
-                    Tensor pooled;
-                    using (fit.Precision.ForwardContext())
-                        pooled = _model.Features(data.ToTensors(batch, fit.Device));
-                    var values = pooled.to(ScalarType.Float32).cpu().data<float>().ToArray();
-                    Array.Copy(values, 0, features, (long)start * width, values.Length);
+                    Tensor images = data.ToTensors(batch, fit.Device);
+                    CopyFeatures(fit, images, features, (long)start * width);
+                    if (mirrored)
+                        CopyFeatures(fit, images.flip(3), mirroredFeatures, (long)start * width);
                 }
             }
             finally
             {
                 _model.train(wasTraining);
             }
-            fit.Log.Info($"Computed the frozen backbone's {width} features of {data.Count} images of the {what} in {clock.Elapsed.TotalSeconds:F1} s.");
-            return new FeatureTrainingData(features, data.Labels, width);
+            string subjects = mirrored ? "images and their mirrors" : "images";
+            fit.Log.Info($"Computed the frozen backbone's {width} features of {data.Count} {subjects} of the {what} in {clock.Elapsed.TotalSeconds:F1} s.");
+            return new FeatureTrainingData(features, mirroredFeatures, data.Labels, width);
+        }
+
+        private void CopyFeatures(FitContext fit, Tensor images, float[] target, long offset)
+        {
+            Tensor pooled;
+            using (fit.Precision.ForwardContext())
+                pooled = _model.Features(images);
+            var values = pooled.to(ScalarType.Float32).cpu().data<float>().ToArray();
+            Array.Copy(values, 0, target, offset, values.Length);
         }
     }
 }
