@@ -74,7 +74,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         }
 
         /// <summary>Channels_last (NHWC strides) view of a fresh [n, c, h, w] tensor, as the trainer lays out convolutions.</summary>
-        public static Tensor ChannelsLast(Tensor nchw) => nchw.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        public static Tensor ChannelsLast(Tensor nchw) => Vision.ChannelsLast.Copy(nchw);
 
         /// <summary>A leaf tensor of <paramref name="shape"/> in <paramref name="dtype"/> that collects a gradient.</summary>
         public static Tensor Leaf(long[] shape, ScalarType dtype, bool channelsLast = false)

@@ -77,10 +77,34 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             using var scope = NewDisposeScope();
             Tensor output;
             using (new Autocast(DeviceType.CPU, ScalarType.BFloat16))
-                output = conv.forward(rand(2, 16, 8, 8)); // an ordinary NCHW input, as the stem's output would be
+                output = conv.forward(rand(2, 16, 8, 8)); // an ordinary NCHW input
 
             output.dtype.Should().Be(ScalarType.BFloat16);
             output.stride(1).Should().Be(1, "oneDNN follows the weights into NHWC, so the layers after it stay NHWC");
+        }
+
+        [TestMethod]
+        public void One_channel_stem_runs_nhwc_so_no_layer_after_it_converts_layouts()
+        {
+            // The stem's [32, 1, 3, 3] weight counts as contiguous in both layouts: a permute → contiguous copy kept NCHW
+            // strides, libtorch ran the stem in NCHW and every later activation of the first stage took a conversion.
+            using var model = new ResNet(1, 10, ResNetArchitecture.ResNetSmall);
+            model.SetChannelsLast(true);
+            var stem = model.modules().OfType<Conv2d>().First();
+            stem.weight.shape[1].Should().Be(1);
+            ChannelsLast.Has(stem.weight).Should().BeTrue("the stem's weight carries NHWC strides, as torch.channels_last gives");
+            using var scope = NewDisposeScope();
+            var input = rand(2, 1, 8, 8); // ordinary contiguous pixels
+            foreach (bool amp in new[] { false, true })
+            {
+                Tensor output;
+                using (amp ? new Autocast(DeviceType.CPU, ScalarType.BFloat16) : null)
+                    output = stem.forward(input);
+                output.stride(1).Should().Be(1, $"the stem's output is NHWC (amp: {amp})");
+            }
+
+            model.SetChannelsLast(false);
+            stem.weight.stride().Should().Equal(new long[] { 9, 9, 3, 1 }, "back to plain NCHW strides for the export");
         }
     }
 }
