@@ -139,7 +139,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             Tensor x = normalize.forward(input);
             x = conv1.forward(x);
             LastActivationDType = x.dtype;
-            x = nn.functional.relu(bn1.forward(x));
+            x = bn1.forward(x).relu_(); // in place: BatchNorm's backward reads its input (see BasicBlock)
             if (maxpool is not null)
                 x = maxpool.forward(x);
             foreach (BasicBlock block in blocks)
