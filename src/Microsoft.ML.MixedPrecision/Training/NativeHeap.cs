@@ -18,7 +18,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     /// glibc's steady-state limits and trims. A no-op where the C library is not glibc.
     /// Kept memory is bounded: a heap that never trims can grow its resident footprint step after step when freed blocks
     /// do not fit later requests (measured once: RSS 648 → 838 MiB over 2,000 image AMP steps with 95–102 MiB in use).
-    /// The training loop calls <see cref="TrimIfGrown"/> after every batch; when the resident set has grown by more than
+    /// The training loop calls <see cref="TrimIfGrown()"/> after every batch; when the resident set has grown by more than
     /// <see cref="GrowthAllowance"/> since it settled, the heap is trimmed once. That costs one step's page faults, so it
     /// is cheap unless the heap really grows, and it caps RSS at the settled level plus the allowance.
     /// </summary>
@@ -51,7 +51,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         private static long _settledResidentBytes = -1; // -1: take it at the next check (after a start or a trim)
         private static long _trims;
 
-        /// <summary>Trims made by <see cref="TrimIfGrown"/> since the process started (the soak reports it).</summary>
+        /// <summary>Trims made by <see cref="TrimIfGrown()"/> since the process started (the soak reports it).</summary>
         public static long Trims => Interlocked.Read(ref _trims);
 
         /// <summary>How far the resident set may grow beyond its settled level before the kept memory is trimmed.</summary>
