@@ -1,5 +1,5 @@
-using TorchSharp;
 using Microsoft.ML.MixedPrecision.Onnx;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;

@@ -1,7 +1,7 @@
-using TorchSharp;
 using System;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Training

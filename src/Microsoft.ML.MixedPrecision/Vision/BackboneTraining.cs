@@ -10,8 +10,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
         FineTune,
 
         /// <summary>
-        /// Only the head trains, on the frozen backbone's features computed once: as fast as the stock DnnFeaturizeImage
-        /// pipeline (ResNet18 features + a linear model).
+        /// Only the head trains, on the frozen backbone's features computed once (of each training image and, with
+        /// AugmentationHorizontalFlip, of its mirror): about as fast as the stock DnnFeaturizeImage pipeline (ResNet18
+        /// features + a linear model).
         /// </summary>
         Frozen,
     }

@@ -59,7 +59,11 @@ namespace Microsoft.ML.MixedPrecision.Vision
             /// <summary>Random shift augmentation in pixels; -1 (default) is 8 % of the image size; 0 turns it off.</summary>
             public int AugmentationShiftPixels { get; set; } = -1;
 
-            /// <summary>Random left-right mirroring augmentation. Default true (turn off for text or digits).</summary>
+            /// <summary>
+            /// Random left-right mirroring augmentation. Default true (turn off for text or digits). With
+            /// <see cref="BackboneTraining.Frozen"/> it is the only augmentation: the features of each image and of its
+            /// mirror are computed once.
+            /// </summary>
             public bool AugmentationHorizontalFlip { get; set; } = true;
 
             /// <summary>
