@@ -6,6 +6,7 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Benchmarks.Peer;
 using Microsoft.ML.MixedPrecision.Benchmarks.Report;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
+using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks
 {
@@ -54,9 +55,11 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                     foreach (bool useAmp in Stats.InterleavedOrder(rep))
                     {
                         var loop = useAmp ? amp : fp32;
+                        long trims = NativeHeap.Trims;
                         double rate = steps * loop.SamplesPerStep / loop.Run(steps);
                         (useAmp ? result.BareAmp : result.BareFp32).Add(rate);
-                        Console.WriteLine($"  bare   {Label(useAmp)} rep {rep + 1}: {rate:F0} samples/s");
+                        // A trim makes the next steps fault their memory in again: say so where it happened.
+                        Console.WriteLine($"  bare   {Label(useAmp)} rep {rep + 1}: {rate:F0} samples/s (heap trims: {NativeHeap.Trims - trims} in this segment, {trims} before)");
                     }
                     if (peer != null)
                     {
