@@ -250,9 +250,7 @@ namespace Microsoft.ML.MixedPrecision.Amp
             GrowthInterval = state.GrowthInterval;
             SkippedSteps = state.SkippedSteps;
             EnsureScaleTensors(_scale?.device ?? CPU);
-            using Scalar scale = state.Scale, tracker = state.GrowthTracker;
-            _scale.fill_(scale);
-            _growthTracker.fill_(tracker);
+            StoreScale(state.Scale, state.GrowthTracker);
             ResetOptimizerStates();
         }
 
@@ -338,6 +336,12 @@ namespace Microsoft.ML.MixedPrecision.Amp
                     scale = grown;
                 tracker = 0;
             }
+            StoreScale(scale, tracker);
+        }
+
+        private void StoreScale(double scale, int tracker)
+        {
+            // Scalars held for the calls: TorchSharp does not keep an implicit-conversion temporary alive in them.
             using Scalar scaleValue = scale, trackerValue = tracker;
             _scale.fill_(scaleValue);
             _growthTracker.fill_(trackerValue);

@@ -73,16 +73,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             return timings;
         }
 
-        /// <summary>Channels_last (NHWC strides) view of a fresh [n, c, h, w] tensor, as the trainer lays out convolutions.</summary>
-        public static Tensor ChannelsLast(Tensor nchw) => Vision.ChannelsLast.Copy(nchw);
-
         /// <summary>A leaf tensor of <paramref name="shape"/> in <paramref name="dtype"/> that collects a gradient.</summary>
         public static Tensor Leaf(long[] shape, ScalarType dtype, bool channelsLast = false)
         {
             using var noGrad = no_grad();
             var t = randn(shape).to(dtype);
             if (channelsLast)
-                t = ChannelsLast(t);
+                t = Vision.ChannelsLast.Copy(t); // NHWC strides, as the trainer lays out convolutions
             return t.requires_grad_(true);
         }
 
