@@ -12,6 +12,10 @@ namespace Microsoft.ML.MixedPrecision.Precision
         public static PrecisionPlugin Float32() => new Float32Precision();
 
         public static PrecisionPlugin Resolve(MixedPrecisionOptions options, DeviceType device, TrainingLog log)
+            => Resolve(options, device, log, AmpCapabilities.CpuHasFastBFloat16);
+
+        /// <summary>As above, with the CPU's bf16 capability given (tests take both branches on any CPU).</summary>
+        internal static PrecisionPlugin Resolve(MixedPrecisionOptions options, DeviceType device, TrainingLog log, bool cpuHasFastBFloat16)
         {
             options ??= new MixedPrecisionOptions();
             options.Validate();
@@ -22,7 +26,7 @@ namespace Microsoft.ML.MixedPrecision.Precision
                 {
                     precision = TrainingPrecision.Float16;
                 }
-                else if (AmpCapabilities.CpuHasFastBFloat16)
+                else if (cpuHasFastBFloat16)
                 {
                     precision = TrainingPrecision.BFloat16;
                 }

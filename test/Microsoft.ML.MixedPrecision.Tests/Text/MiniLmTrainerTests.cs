@@ -49,7 +49,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var ml = new MLContext(seed: 1);
             var log = new List<string>();
             ml.Log += (_, e) => { if (e.Source.Contains("TextClassification")) lock (log) log.Add(e.Message); };
-            var model = TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(SmallOptions()).WithMixedPrecision())
+            var model = TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(SmallOptions())
+                    .WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 })) // Auto is Float32 on a CPU without bf16
                 .Fit(ml.Data.LoadFromEnumerable(Train));
             var trained = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
             _fitted = (trained, log);

@@ -212,7 +212,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                 {
                     FeatureColumnName = "ImageSource", HeadOnlyEpochs = 1, Epochs = 1, BatchSize = 8, ImageHeight = 64, ImageWidth = 64,
                     ValidationSetFraction = 0.2, Seed = 3,
-                }).WithMixedPrecision())
+                }).WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 })) // Auto is Float32 on a CPU without bf16
                 .Fit(raw);
             var trainer = (ImageClassificationTransformer)((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single().Model;
             trainer.Architecture.Should().Be(ResNetArchitecture.PretrainedResNet18);
