@@ -1,6 +1,8 @@
 using System;
 using System.Globalization;
 using System.IO;
+using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks
 {
@@ -60,6 +62,17 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         /// <summary><c>--peer-folder DIR</c>: where the peer's weights and batches go, kept after the run (default: a temporary folder, deleted).</summary>
         public string PeerFolder { get; private set; }
 
+        /// <summary>
+        /// Whether AMP (bf16 autocast) is timed. By default only on a CPU with native bf16 (AVX512-BF16 or AMX): elsewhere
+        /// libtorch runs bf16 on reference kernels (PyTorch measured 4 GFLOP/s against fp32's 137 on a Zen 3 EPYC), the
+        /// trainers' Auto trains in float32, and a full run would take hours; the run then times FP32 only (the AMP
+        /// figures are empty). <c>--force-amp</c> times bf16 anyway.
+        /// </summary>
+        public bool Amp { get; private set; } = AmpCapabilities.CpuHasFastBFloat16;
+
+        /// <summary>The precisions of one repetition in their interleaved order (false = FP32, true = AMP).</summary>
+        public bool[] Precisions(int repetition) => Amp ? Stats.InterleavedOrder(repetition) : new[] { false };
+
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
@@ -106,12 +119,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.SoakCycles = int.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture);
                         break;
                     case "--peer": s.Peer = true; break;
+                    case "--force-amp": s.Amp = true; break;
                     case "--peer-folder": s.PeerFolder = Next(); break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps], --soak-cycles N)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --force-amp, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps], --soak-cycles N)");
                 }
             }
             return s;

@@ -33,9 +33,12 @@ var machine = MachineInfo.Describe();
 Console.WriteLine($"Microsoft.ML.MixedPrecision benchmark ({(settings.Quick ? "quick smoke check" : "full run")}), {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine(machine);
 if (!AmpCapabilities.CpuHasFastBFloat16)
-    Console.WriteLine("warning: this CPU has no native bf16 instructions (avx512_bf16/amx); AMP cannot be fast here.");
+    Console.WriteLine(settings.Amp
+        ? "warning: this CPU has no native bf16 instructions (avx512_bf16/amx); AMP cannot be fast here (--force-amp)."
+        : "this CPU has no native bf16 instructions (avx512_bf16/amx): timing FP32 only, the AMP figures stay empty " +
+          "(bf16 runs on slow reference kernels here, and the trainers' Auto trains in float32); --force-amp times bf16 anyway.");
 
-double bf16Gemm = GemmRate.Measure(ScalarType.BFloat16, settings.GemmSize);
+double bf16Gemm = settings.Amp ? GemmRate.Measure(ScalarType.BFloat16, settings.GemmSize) : double.NaN;
 double fp32Gemm = GemmRate.Measure(ScalarType.Float32, settings.GemmSize);
 Console.WriteLine($"GEMM {settings.GemmSize}³: bf16 {bf16Gemm / 1e9:F0} GFLOP/s, fp32 {fp32Gemm / 1e9:F0} GFLOP/s ({bf16Gemm / fp32Gemm:F2}x)");
 

@@ -42,17 +42,19 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             {
                 result.TrainingFlopsPerExample = workload.TrainingFlopsPerExample(fp32Model);
                 result.ParameterCount = fp32Model.parameters().Sum(p => p.numel());
-                result.Layers = LayerSpeed.Measure(workload.LayerCases(fp32Model), warmup: 2, repetitions: settings.Quick ? 3 : 9);
+                // The layer table compares FP32 with bf16 kernels: nothing to compare when AMP is not timed.
+                result.Layers = settings.Amp ? LayerSpeed.Measure(workload.LayerCases(fp32Model), warmup: 2, repetitions: settings.Quick ? 3 : 9) : new List<LayerTiming>();
                 foreach (var layer in result.Layers)
                     Console.WriteLine($"  layer {layer.Name} (x{layer.Count}): FP32 {layer.Fp32Milliseconds:F2} ms, bf16 {layer.Bf16Milliseconds:F2} ms, {layer.Speedup:F2}x");
                 Console.WriteLine($"layers forward + backward, time-weighted: bf16 {result.LayerSpeedup:F2}x faster than FP32");
 
                 fp32.Run(settings.BareWarmupSteps);
-                amp.Run(settings.BareWarmupSteps);
+                if (settings.Amp)
+                    amp.Run(settings.BareWarmupSteps);
                 peer?.Warmup(settings.BareWarmupSteps);
                 for (int rep = 0; rep < repetitions; rep++)
                 {
-                    foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                    foreach (bool useAmp in settings.Precisions(rep))
                     {
                         var loop = useAmp ? amp : fp32;
                         long trims = NativeHeap.Trims;
@@ -63,14 +65,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                     }
                     if (peer != null)
                     {
-                        foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                        foreach (bool useAmp in settings.Precisions(rep))
                         {
                             double rate = steps * fp32.SamplesPerStep / peer.Run(useAmp, steps);
                             (useAmp ? result.Peer.Amp : result.Peer.Fp32).Add(rate);
                             Console.WriteLine($"  peer   {Label(useAmp)} rep {rep + 1}: {rate:F0} samples/s (PyTorch {result.Peer.TorchVersion})");
                         }
                     }
-                    foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                    foreach (bool useAmp in settings.Precisions(rep))
                     {
                         var run = workload.TrainWithEstimator(useAmp, settings, useAmp ? ampModelPath : Path.Combine(modelFolder, $"{workload.Name}-fp32.zip"));
                         (useAmp ? result.EstimatorAmp : result.EstimatorFp32).Add(run.SamplesPerSecond);
@@ -101,7 +103,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
 
             for (int rep = 0; rep < workload.MemoryRepetitions(settings); rep++)
             {
-                foreach (bool useAmp in Stats.InterleavedOrder(rep))
+                foreach (bool useAmp in settings.Precisions(rep))
                 {
                     var m = MemoryProbe.Measure(workload.Name, useAmp, settings);
                     (useAmp ? result.MemoryAmp : result.MemoryFp32).Add(m);
@@ -110,8 +112,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                 }
             }
 
-            var score = workload.Score(ampModelPath, settings);
-            Console.WriteLine($"scoring the saved AMP model: Transform {score.TransformRowsPerSecond:F0} rows/s, " +
+            // The AMP model is the product's; without AMP timed, the FP32 one (the same ONNX graph and stock chain).
+            var score = workload.Score(settings.Amp ? ampModelPath : Path.Combine(modelFolder, $"{workload.Name}-fp32.zip"), settings);
+            Console.WriteLine($"scoring the saved {(settings.Amp ? "AMP" : "FP32")} model: Transform {score.TransformRowsPerSecond:F0} rows/s, " +
                               $"PredictionEngine {score.PredictionEngineRowsPerSecond:F0} rows/s");
             return (result, score);
         }
@@ -129,11 +132,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             using (var model = workload.CreateModel(settings.Seed))
             {
                 ours = model.parameters().Sum(p => p.numel());
-                peer = PyTorchPeer.Start(workload, model, settings.PeerFolder);
+                peer = PyTorchPeer.Start(workload, model, settings.PeerFolder, settings.Amp);
                 oursFp32 = ParityLosses(workload, model, amp: false, settings.PeerParitySteps);
             }
-            using (var model = workload.CreateModel(settings.Seed))
+            oursAmp = new List<double>();
+            if (settings.Amp)
+            {
+                using var model = workload.CreateModel(settings.Seed);
                 oursAmp = ParityLosses(workload, model, amp: true, settings.PeerParitySteps);
+            }
             var (peerFp32, peerAmp) = peer.Parity(settings.PeerParitySteps);
             result.Peer = new PeerResult
             {
@@ -157,8 +164,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         /// <summary>"fp32 nchw, amp channels_last" from the peer's {"fp32": …, "amp": …}, or null for networks without a layout.</summary>
         private static string Layouts(System.Text.Json.JsonElement layouts)
         {
-            string fp32 = layouts.GetProperty("fp32").GetString(), amp = layouts.GetProperty("amp").GetString();
-            return fp32 is null && amp is null ? null : $"fp32 {fp32}, amp {amp}";
+            var chosen = new[] { "fp32", "amp" }.Select(p => (p, layout: layouts.GetProperty(p).GetString())).Where(c => c.layout != null).ToList();
+            return chosen.Count == 0 ? null : string.Join(", ", chosen.Select(c => $"{c.p} {c.layout}"));
         }
 
         private static List<double> ParityLosses(Workload workload, TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, bool amp, int steps)

@@ -43,7 +43,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
         /// optimizer settings to a folder (under <paramref name="keptFolder"/>, else a temporary one deleted at the end),
         /// and starts the peer on it with libtorch's thread count.
         /// </summary>
-        public static PyTorchPeer Start(Workload workload, Module model, string keptFolder = null)
+        public static PyTorchPeer Start(Workload workload, Module model, string keptFolder = null, bool amp = true)
         {
             string folder = Path.Combine(keptFolder ?? Path.Combine(Path.GetTempPath(), "mixedprecision-peer"), workload.Name);
             if (Directory.Exists(folder))
@@ -59,6 +59,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
                 ["learning_rate"] = workload.LearningRate,
                 ["weight_decay"] = workload.WeightDecay,
                 ["clip_norm"] = workload.ClipNorm,
+                ["precisions"] = amp ? new[] { "fp32", "amp" } : new[] { "fp32" }, // the peer builds, warms and times only these
                 // Our groups are DecayMatricesOnly(body, factor) + DecayMatricesOnly(head, 1): the peer builds the same four.
                 ["groups"] = groups is null ? null : new Dictionary<string, object> { ["head"] = HeadName(model), ["body_factor"] = groups[0].LearningRateScale },
             };
@@ -78,11 +79,11 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Peer
             return new PyTorchPeer(process, folder, keepFolder: keptFolder != null);
         }
 
-        /// <summary>Per-step losses of <paramref name="steps"/> steps of fresh FP32 and AMP copies, dropout off.</summary>
+        /// <summary>Per-step losses of <paramref name="steps"/> steps of fresh FP32 and AMP copies, dropout off (AMP: none when not timed).</summary>
         public (List<double> Fp32, List<double> Amp) Parity(int steps)
         {
             var answer = Ask($"parity {steps}");
-            return (Losses(answer.GetProperty("fp32")), Losses(answer.GetProperty("amp")));
+            return (Losses(answer.GetProperty("fp32")), answer.TryGetProperty("amp", out var amp) ? Losses(amp) : new List<double>());
         }
 
         public void Warmup(int steps) => Ask($"warmup {steps}");

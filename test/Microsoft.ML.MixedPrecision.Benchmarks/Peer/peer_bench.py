@@ -8,6 +8,7 @@ Commands arrive one a line on stdin; each answer is one JSON line on stdout:
     warmup N       N steps of each timed copy                         -> {"seconds": s}
     run fp32|amp N N steps of that copy                               -> {"seconds": s, "losses": [...]}
     quit
+Only the precisions in workload.json's "precisions" are built and timed (FP32 alone on a CPU without native bf16).
 The first line it writes describes the peer (versions, threads, parameter count)."""
 import json
 import os
@@ -86,10 +87,10 @@ def pick_layouts(spec, weights, batches, probe_steps=3):
     """The CNNs' conv weight layout per precision: whichever of channels_last (ours) and NCHW trains faster in this
     PyTorch, timed on a throwaway copy, so the peer is what a PyTorch user tuning for speed would run (PyTorch 1.13's
     fp32 channels_last ResNet step measured 2x slower than NCHW here). Text networks have no layout: None."""
+    chosen, seconds = {"fp32": None, "amp": None}, {}
     if spec["network"]["kind"] != "resnet":
-        return {"fp32": None, "amp": None}, {}
-    chosen, seconds = {}, {}
-    for precision in ("fp32", "amp"):
+        return chosen, seconds
+    for precision in precisions(spec):
         loops = {layout: Loop(spec, weights, batches, amp=precision == "amp", layout=layout) for layout in ("channels_last", "nchw")}
         for loop in loops.values():
             loop.run(1)  # first-step costs (kernel selection, optimizer state) out of the probe
@@ -101,6 +102,11 @@ def pick_layouts(spec, weights, batches, probe_steps=3):
         chosen[precision] = min(per_step, key=per_step.get)
         seconds[precision] = per_step
     return chosen, seconds
+
+
+def precisions(spec):
+    """What the bench times: both, or only "fp32" on a CPU without native bf16 (BenchSettings.Amp)."""
+    return spec.get("precisions", ["fp32", "amp"])
 
 
 def loaded_blas():
@@ -121,7 +127,7 @@ def main():
     batches = [(raw[f"input{i}"], raw[f"target{i}"]) for i in range(spec["batches"])]
     # Inputs stay NCHW, as ours: channels_last conv weights make oneDNN run the convolutions in NHWC.
     layouts, probe = pick_layouts(spec, weights, batches)
-    loops = {name: Loop(spec, weights, batches, amp=name == "amp", layout=layouts[name]) for name in ("fp32", "amp")}
+    loops = {name: Loop(spec, weights, batches, amp=name == "amp", layout=layouts[name]) for name in precisions(spec)}
     model = loops["fp32"].model
     info = {
         "torch": torch.__version__,
@@ -144,7 +150,7 @@ def main():
             steps = int(words[1])
             dropout = spec["network"]["kind"] == "resnet"  # the CNNs have none; the text networks switch it off
             answer = {name: Loop(spec, weights, batches, amp=name == "amp", dropout=dropout, layout=layouts[name]).run(steps)[1]
-                      for name in ("fp32", "amp")}
+                      for name in precisions(spec)}
         elif words[0] == "warmup":
             answer = {"seconds": sum(loop.run(int(words[1]))[0] for loop in loops.values())}
         elif words[0] == "run":

@@ -14,6 +14,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public static string Markdown(IReadOnlyList<WorkloadResult> results, IReadOnlyDictionary<string, ScoringRun> scoring, double bf16Gemm, double fp32Gemm)
         {
             var s = new StringBuilder();
+            if (results.Any(r => r.EstimatorAmp.Count == 0))
+                s.AppendLine("AMP was not timed (a CPU without native bf16: FP32 only, see BenchSettings.Amp); its figures read NaN.\n");
             s.AppendLine($"| measure | {string.Join(" | ", results.Select(r => $"{r.Name} (batch {r.BatchSize})"))} |");
             s.AppendLine($"|---|{string.Join("|", results.Select(_ => "---:"))}|");
             void Row(string name, Func<WorkloadResult, string> value) => s.AppendLine($"| {name} | {string.Join(" | ", results.Select(value))} |");
@@ -119,10 +121,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                         {
                             ["passed"] = p.ParityPassed(r.ParameterCount),
                             ["parameter_count_equal"] = p.ParameterCount == r.ParameterCount,
-                            ["first_loss_rel_diff_fp32"] = p.FirstLossDifferenceFp32,
-                            ["first_loss_rel_diff_amp"] = p.FirstLossDifferenceAmp,
-                            ["max_loss_rel_diff_fp32"] = p.MaxLossDifferenceFp32,
-                            ["max_loss_rel_diff_amp"] = p.MaxLossDifferenceAmp,
+                            ["first_loss_rel_diff_fp32"] = Finite(p.FirstLossDifferenceFp32),
+                            ["first_loss_rel_diff_amp"] = Finite(p.FirstLossDifferenceAmp),
+                            ["max_loss_rel_diff_fp32"] = Finite(p.MaxLossDifferenceFp32),
+                            ["max_loss_rel_diff_amp"] = Finite(p.MaxLossDifferenceAmp),
                             ["ours_losses_fp32"] = p.OursParityFp32,
                             ["peer_losses_fp32"] = p.PeerParityFp32,
                             ["ours_losses_amp"] = p.OursParityAmp,
@@ -145,6 +147,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
 
         /// <summary>Rounded for reading; null when a figure could not be computed (JSON has no NaN).</summary>
         private static double? Round(double value) => double.IsFinite(value) ? Math.Round(value, value >= 100 ? 1 : 3) : null;
+
+        /// <summary>Unrounded; null when not measured (JSON has no NaN).</summary>
+        private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
         private static string Mib(double bytes) => (bytes / (1 << 20)).ToString("F0", CultureInfo.InvariantCulture);
 

@@ -20,9 +20,9 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                 {
                     Name = r.Name,
                     BareFp32 = r.BareFp32Median,
-                    BareAmp = r.BareAmpMedian,
+                    BareAmp = Drawable(r.BareAmpMedian),
                     EstimatorFp32 = r.Fp32SamplesPerSecond,
-                    EstimatorAmp = r.AmpSamplesPerSecond,
+                    EstimatorAmp = Drawable(r.AmpSamplesPerSecond),
                     LossFp32 = r.LossFp32,
                     LossAmp = r.LossAmp,
                 }).ToList(),
@@ -41,5 +41,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                 throw new InvalidOperationException($"Drawing the chart failed ({chartDll}):\n{output}");
             return pngPath;
         }
+
+        /// <summary>A figure that was not measured (AMP on a CPU without native bf16) as an empty bar: JSON has no NaN.</summary>
+        private static double Drawable(double value) => double.IsFinite(value) ? value : 0;
     }
 }

@@ -31,13 +31,15 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public double AmpMedian => Stats.Median(Amp);
 
         public double FirstLossDifferenceFp32 => RelativeDifference(OursParityFp32[0], PeerParityFp32[0]);
-        public double FirstLossDifferenceAmp => RelativeDifference(OursParityAmp[0], PeerParityAmp[0]);
+        /// <summary>Whether AMP ran (the bench times FP32 only on a CPU without native bf16).</summary>
+        public bool AmpTimed => OursParityAmp.Count > 0;
+        public double FirstLossDifferenceAmp => AmpTimed ? RelativeDifference(OursParityAmp[0], PeerParityAmp[0]) : double.NaN;
         public double MaxLossDifferenceFp32 => OursParityFp32.Zip(PeerParityFp32, RelativeDifference).Max();
-        public double MaxLossDifferenceAmp => OursParityAmp.Zip(PeerParityAmp, RelativeDifference).Max();
+        public double MaxLossDifferenceAmp => AmpTimed ? OursParityAmp.Zip(PeerParityAmp, RelativeDifference).Max() : double.NaN;
 
-        /// <summary>Same parameter count as ours and first-step losses within tolerance, in both precisions.</summary>
+        /// <summary>Same parameter count as ours and first-step losses within tolerance, in each precision that ran.</summary>
         public bool ParityPassed(long ourParameterCount) => ParameterCount == ourParameterCount
-            && FirstLossDifferenceFp32 <= Fp32Tolerance && FirstLossDifferenceAmp <= AmpTolerance;
+            && FirstLossDifferenceFp32 <= Fp32Tolerance && (!AmpTimed || FirstLossDifferenceAmp <= AmpTolerance);
 
         private static double RelativeDifference(double ours, double peer) => Math.Abs(ours - peer) / Math.Max(Math.Abs(ours), 1e-12);
     }

@@ -145,5 +145,35 @@ namespace Microsoft.ML.MixedPrecision.Tests.Benchmarks
             json.RootElement.GetProperty("scoring").GetProperty("image_rows_per_s").GetDouble().Should().Be(10);
             json.RootElement.GetProperty("scoring").GetProperty("text_rows_per_s").GetDouble().Should().Be(20);
         }
+
+        [TestMethod]
+        public void Fp32_only_run_writes_valid_json_with_nulls_for_amp_and_a_parity_of_fp32()
+        {
+            // What the bench records on a CPU without native bf16 (BenchSettings.Amp false): no AMP segment ran.
+            var r = new WorkloadResult { Name = "text", BatchSize = 4, TrainingFlopsPerExample = 1e6, Bf16GemmFlops = double.NaN, Fp32GemmFlops = 4e8, ParameterCount = 7 };
+            r.EstimatorFp32.AddRange(new[] { 96.0, 90, 110 });
+            r.BareFp32.AddRange(new[] { 100.0 });
+            r.MemoryFp32.Add(new MemoryProbe.Result { RestBytes = 100, PeakBytes = 300, ActivationBytes = 80 });
+            r.Peer = new PeerResult
+            {
+                ParameterCount = 7, OursParityFp32 = new List<double> { 2.0, 1.5 }, PeerParityFp32 = new List<double> { 2.0, 1.5 },
+                OursParityAmp = new List<double>(), PeerParityAmp = new List<double>(),
+            };
+            r.Peer.Fp32.Add(80);
+            var scoring = new Dictionary<string, ScoringRun> { ["text"] = new ScoringRun { TransformRowsPerSecond = 20, PredictionEngineRowsPerSecond = 6 } };
+
+            r.Peer.ParityPassed(7).Should().BeTrue("FP32 agrees and AMP did not run");
+            r.Peer.ParityPassed(8).Should().BeFalse("the parameter counts differ");
+            using var json = JsonDocument.Parse(BenchTable.Json(new[] { r }, scoring));
+            var text = json.RootElement.GetProperty("text");
+            text.GetProperty("pipeline_vs_bare_fp32").GetDouble().Should().Be(0.96);
+            foreach (string key in new[] { "amp_samples_per_s", "speedup", "pipeline_vs_bare", "mfu", "gemm_ratio", "rss_ratio" })
+                text.GetProperty(key).ValueKind.Should().Be(JsonValueKind.Null, key);
+            json.RootElement.GetProperty("ours_vs_peer").GetProperty("text").GetProperty("fp32").GetDouble().Should().Be(1.2); // 96 / 80
+            var parity = json.RootElement.GetProperty("peer").GetProperty("text").GetProperty("parity");
+            parity.GetProperty("first_loss_rel_diff_amp").ValueKind.Should().Be(JsonValueKind.Null);
+            parity.GetProperty("passed").GetBoolean().Should().BeTrue();
+            BenchTable.Markdown(new[] { r }, scoring, double.NaN, 4e8).Should().StartWith("AMP was not timed");
+        }
     }
 }
