@@ -19,6 +19,21 @@ namespace Microsoft.ML.MixedPrecision.Training
         }
 
         /// <summary>
+        /// Epoch <paramref name="epoch"/>'s order of training examples: shuffled by (seed, epoch), cut to
+        /// <see cref="ExamplesPerEpoch"/>, then arranged by the data (length bucketing). The benchmark's bare loop builds
+        /// its batches from it too, so both time the same batches.
+        /// </summary>
+        public static int[] EpochOrder<TBatch>(ITrainingData<TBatch> data, int batchSize, int seed, int epoch) where TBatch : HostBatch
+        {
+            var shuffle = new Random(SeedFor(seed, epoch));
+            var order = Shuffled(data.Count, shuffle);
+            int examples = ExamplesPerEpoch(data.Count, batchSize);
+            if (examples < order.Length)
+                Array.Resize(ref order, examples);
+            return data.ArrangeBatches(order, batchSize, shuffle);
+        }
+
+        /// <summary>
         /// A seed for one use of randomness within a fit — epoch <paramref name="epoch"/>'s shuffle (no batch), or the
         /// augmentation of one of its batches — mixed from the fit's seed (SplitMix64 steps). Drawn per use rather than
         /// from one generator carried through training, so a fit resumed at any batch redraws exactly what it would have.

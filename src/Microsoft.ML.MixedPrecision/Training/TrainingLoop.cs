@@ -101,11 +101,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                     }
                     else
                     {
-                        var shuffle = new Random(ExampleOrder.SeedFor(seed, epoch));
-                        order = ExampleOrder.Shuffled(train.Count, shuffle);
-                        if (examplesPerEpoch < order.Length)
-                            Array.Resize(ref order, examplesPerEpoch);
-                        order = train.ArrangeBatches(order, batchSize, shuffle);
+                        order = ExampleOrder.EpochOrder(train, batchSize, seed, epoch);
                     }
                     optimizer.zero_grad();
 
