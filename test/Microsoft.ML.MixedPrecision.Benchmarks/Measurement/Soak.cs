@@ -9,7 +9,7 @@ using Microsoft.ML.MixedPrecision.Training;
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
     /// <summary>
-    /// <c>--soak</c>: does a long run leak? Thousands of AMP training steps of the image workload's bare loop, then repeated
+    /// <c>--soak</c>: does a long run leak? Thousands of AMP training steps (FP32 on a CPU without native bf16, as the rest of the bench) of the image workload's bare loop, then repeated
     /// Fit → Save → Load → Transform cycles of the image and text trainers in one process, sampling the resident set, the
     /// bytes in use in the native heap and TorchSharp's live-tensor count (after a full GC, so tensors waiting for the
     /// finalizer do not count) along the way.
@@ -35,7 +35,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             {
                 image.LoadBareData(settings, image.BareBatches(settings));
                 using (var model = image.CreateModel(settings.Seed))
-                using (var loop = image.CreateBareLoop(model, amp: true))
+                using (var loop = image.CreateBareLoop(model, amp: settings.Amp))
                 {
                     int every = Math.Max(1, settings.SoakSteps / 16);
                     for (int done = 0; done <= settings.SoakSteps; done += every)
@@ -63,7 +63,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             {
                 if (cycle > 0)
                 {
-                    workload.TrainWithEstimator(amp: true, settings, path); // Fit and Save
+                    workload.TrainWithEstimator(amp: settings.Amp, settings, path); // Fit and Save
                     workload.Score(path, settings);                         // Load and Transform / PredictionEngine
                 }
                 samples.Add(Take(phase, cycle));

@@ -135,6 +135,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         }
 
         /// <summary>
+        /// What the bench's AMP fits ask for: bf16 autocast, which is what Auto picks on a CPU with native bf16; pinned so
+        /// that <c>--force-amp</c> on a CPU without it times bf16 too instead of Auto's float32.
+        /// </summary>
+        private static readonly MixedPrecisionOptions Bf16 = new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 };
+
+        /// <summary>
         /// The Model Builder image pipeline (LoadRawImageBytes → MapValueToKey → our trainer [.WithMixedPrecision()] →
         /// MapKeyToValue) over an ImagePath column, fitted and saved as <see cref="FitAndSave"/> does.
         /// </summary>
@@ -142,7 +148,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             IDataView train, int examples, SteadyStateClock clock, string modelPath)
         {
             var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(options);
-            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision(Bf16) : trainer;
             var pipeline = mlContext.Transforms.LoadRawImageBytes("ImageSource", imageFolder: null, inputColumnName: "ImagePath")
                 .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
                 .Append(classifier)
@@ -158,7 +164,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             IDataView train, int examples, SteadyStateClock clock, string modelPath)
         {
             var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(options);
-            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision() : trainer;
+            IEstimator<ITransformer> classifier = amp ? trainer.WithMixedPrecision(Bf16) : trainer;
             var pipeline = mlContext.Transforms.Conversion.MapValueToKey("Label")
                 .Append(classifier)
                 .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
