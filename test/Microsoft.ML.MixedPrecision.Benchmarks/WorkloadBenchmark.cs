@@ -28,6 +28,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             string modelFolder = Path.Combine(settings.OutputFolder, "models");
             Directory.CreateDirectory(modelFolder);
             string ampModelPath = Path.Combine(modelFolder, $"{workload.Name}-amp.zip");
+            string fp32ModelPath = Path.Combine(modelFolder, $"{workload.Name}-fp32.zip");
 
             workload.LoadBareData(settings, workload.BareBatches(settings));
             int steps = workload.StepsPerSegment(settings);
@@ -74,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                     }
                     foreach (bool useAmp in settings.Precisions(rep))
                     {
-                        var run = workload.TrainWithEstimator(useAmp, settings, useAmp ? ampModelPath : Path.Combine(modelFolder, $"{workload.Name}-fp32.zip"));
+                        var run = workload.TrainWithEstimator(useAmp, settings, useAmp ? ampModelPath : fp32ModelPath);
                         (useAmp ? result.EstimatorAmp : result.EstimatorFp32).Add(run.SamplesPerSecond);
                         (useAmp ? result.FitSecondsAmp : result.FitSecondsFp32).Add(run.FitSeconds);
                         if (useAmp)
@@ -113,7 +114,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
             }
 
             // The AMP model is the product's; without AMP timed, the FP32 one (the same ONNX graph and stock chain).
-            var score = workload.Score(settings.Amp ? ampModelPath : Path.Combine(modelFolder, $"{workload.Name}-fp32.zip"), settings);
+            var score = workload.Score(settings.Amp ? ampModelPath : fp32ModelPath, settings);
             Console.WriteLine($"scoring the saved {(settings.Amp ? "AMP" : "FP32")} model: Transform {score.TransformRowsPerSecond:F0} rows/s, " +
                               $"PredictionEngine {score.PredictionEngineRowsPerSecond:F0} rows/s");
             return (result, score);

@@ -22,7 +22,6 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         // No spinning before it blocks: a spinning worker takes a core from libtorch's threads.
         private readonly ManualResetEventSlim _refill = new ManualResetEventSlim(false, spinCount: 0);
-        private readonly int _depth;
         private readonly Task _worker;
 
         /// <summary>
@@ -33,7 +32,6 @@ namespace Microsoft.ML.MixedPrecision.Training
         public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Func<int, Random> batchRandom, bool augment,
             int firstBatch = 0, int depth = 4)
         {
-            _depth = depth;
             _queue = new BlockingCollection<TBatch>(depth);
             BatchCount = (order.Length + batchSize - 1) / batchSize;
             _worker = Task.Run(() =>
@@ -42,7 +40,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 {
                     for (int b = firstBatch; b < BatchCount && !_stop.IsCancellationRequested; b++)
                     {
-                        while (_queue.Count >= _depth)
+                        while (_queue.Count >= _queue.BoundedCapacity)
                         {
                             _refill.Wait(_stop.Token);
                             _refill.Reset();

@@ -9,10 +9,10 @@ using Microsoft.ML.MixedPrecision.Training;
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {
     /// <summary>
-    /// <c>--soak</c>: does a long run leak? Thousands of AMP training steps (FP32 on a CPU without native bf16, as the rest of the bench) of the image workload's bare loop, then repeated
-    /// Fit → Save → Load → Transform cycles of the image and text trainers in one process, sampling the resident set, the
-    /// bytes in use in the native heap and TorchSharp's live-tensor count (after a full GC, so tensors waiting for the
-    /// finalizer do not count) along the way.
+    /// <c>--soak</c>: does a long run leak? Thousands of AMP training steps (FP32 on a CPU without native bf16, as the
+    /// rest of the bench) of the image workload's bare loop, then repeated Fit → Save → Load → Transform cycles of the
+    /// image and text trainers in one process, sampling the resident set, the bytes in use in the native heap and
+    /// TorchSharp's live-tensor count (after a full GC, so tensors waiting for the finalizer do not count) along the way.
     /// </summary>
     /// <remarks>
     /// TorchSharp's count is not a pure live-tensor count: <c>new Parameter(tensor)</c> takes over the tensor's native
