@@ -13,19 +13,12 @@ namespace Microsoft.ML.MixedPrecision.Amp
     public static class AmpCapabilities
     {
         private static readonly Lazy<string[]> CpuFlags = new Lazy<string[]>(() => ReadCpuInfo("flags"));
-        private static readonly Lazy<string[]> CpuVendor = new Lazy<string[]>(() => ReadCpuInfo("vendor_id"));
 
         /// <summary>True when the CPU has AVX512-BF16 or AMX-BF16 (Linux: read from /proc/cpuinfo).</summary>
         public static bool CpuHasFastBFloat16 => CpuFlags.Value.Contains("avx512_bf16") || CpuFlags.Value.Contains("amx_bf16");
 
         /// <summary>True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later).</summary>
         public static bool CpuHasAmx => CpuFlags.Value.Contains("amx_bf16");
-
-        /// <summary>
-        /// True on Intel CPUs, where libtorch's CPU bernoulli_ (dropout's mask) runs MKL's vectorized, parallel generator;
-        /// elsewhere (AMD) it draws one double per element on one thread, slower than a uniform float draw.
-        /// </summary>
-        internal static bool CpuHasFastBernoulli => CpuVendor.Value.Contains("GenuineIntel");
 
         /// <summary>True when TorchSharp sees a CUDA device (never with the TorchSharp-cpu package).</summary>
         public static bool IsCudaAvailable

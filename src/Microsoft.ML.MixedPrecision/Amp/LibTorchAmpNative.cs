@@ -76,6 +76,21 @@ namespace Microsoft.ML.MixedPrecision.Amp
         private static delegate* unmanaged<TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef, TensorArrayRef,
             double, double, double, double, double, byte, byte, OptionalTensor*, OptionalTensor*, void> _fusedAdamW;
 
+        /// <summary>
+        /// The address of <paramref name="tensor"/>'s first element: TorchSharp's own C export <c>THSTensor_data</c>, which
+        /// TorchSharp binds internally but does not expose. Callers own a live CPU tensor and write only within its numel.
+        /// </summary>
+        internal static IntPtr TensorData(torch.Tensor tensor)
+        {
+            CheckDefined(tensor, nameof(tensor));
+            if (tensor.device_type != DeviceType.CPU)
+                throw new ArgumentException($"{nameof(tensor)} must be a CPU tensor, but it is on {tensor.device_type}.", nameof(tensor));
+            return THSTensor_data(tensor.Handle);
+        }
+
+        [DllImport("LibTorchSharp")]
+        private static extern IntPtr THSTensor_data(IntPtr handle);
+
         /// <summary>True when libtorch's fused AMP kernels were found (else the grad scaler uses plain tensor ops).</summary>
         internal static bool HasFusedAmpKernels
         {

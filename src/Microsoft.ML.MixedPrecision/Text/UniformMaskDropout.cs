@@ -1,4 +1,3 @@
-using Microsoft.ML.MixedPrecision.Amp;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -6,11 +5,10 @@ namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
     /// Dropout as libtorch computes it on a CPU (noise = keep-mask / (1 − p) in the input's dtype, output = input × noise,
-    /// the same gradient), with the mask drawn as uniform float32 ≥ p instead of by bernoulli_. Off Intel, libtorch's
-    /// bernoulli_ draws a double per element on one thread: twice the time of the uniform draw (measured on AMD: 1.3–1.6
-    /// vs 0.6–1.0 ms for 32 × 59 × 128), and a text step has a dropout at every residual branch. On Intel, where
-    /// bernoulli_ is MKL's parallel generator, it is libtorch's own dropout. Both draw from libtorch's CPU generator, so
-    /// the seed and a checkpoint's random state reproduce the masks.
+    /// the same gradient), with the noise drawn by <see cref="DropoutNoise"/>: uniform 32-bit words ≥ p·2³² from eight
+    /// vectorized generators seeded from libtorch's generator, in one pass. libtorch's own CPU mask takes one generator
+    /// call per element on one thread (bernoulli_ a double per element off Intel), and a text step has a dropout at every
+    /// residual branch. Other devices and dtypes take libtorch's dropout.
     /// </summary>
     internal sealed class UniformMaskDropout : nn.Module<Tensor, Tensor>
     {
@@ -28,13 +26,9 @@ namespace Microsoft.ML.MixedPrecision.Text
         {
             if (p <= 0)
                 return x.alias();
-            if (AmpCapabilities.CpuHasFastBernoulli || x.device.type != DeviceType.CPU)
+            if (p >= 1 || !DropoutNoise.Supports(x))
                 return nn.functional.dropout(x, p, training: true);
-            // Scalars held in variables, not implicit temporaries the GC may finalize while libtorch reads them.
-            using Scalar dropProbability = p, keepProbability = 1 - p;
-            using var uniform = rand(x.shape, ScalarType.Float32, x.device);
-            using var keep = uniform.ge_(dropProbability);
-            using var noise = keep.to(x.dtype).div_(keepProbability);
+            using var noise = DropoutNoise.Draw(x, p);
             return x.mul(noise);
         }
     }

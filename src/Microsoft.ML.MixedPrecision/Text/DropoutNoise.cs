@@ -1,0 +1,98 @@
+using System;
+using System.Runtime.Intrinsics;
+using Microsoft.ML.MixedPrecision.Amp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.MixedPrecision.Text
+{
+    /// <summary>
+    /// Dropout's noise tensor as libtorch's CPU dropout makes it — 0 with probability p, else 1/(1 − p) rounded to the
+    /// input's dtype — drawn in one vectorized pass. libtorch draws its mask one mt19937 word per element on one thread
+    /// (plus a float compare, a cast and a divide, each a pass): 1.1–1.3 ms for a [32, 59, 128] mask on this project's
+    /// AMD CPUs, against 0.3 ms here. Each call takes a 53-bit seed from libtorch's CPU generator, so
+    /// <c>manual_seed</c> and a checkpoint's random state reproduce every mask, as before.
+    /// </summary>
+    internal static unsafe class DropoutNoise
+    {
+        /// <summary>Whether <see cref="Draw"/> can make noise for tensors like <paramref name="like"/>: CPU, 2- or 4-byte floats.</summary>
+        public static bool Supports(Tensor like) =>
+            like.device.type == DeviceType.CPU && like.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16;
+
+        /// <summary>A new contiguous tensor shaped like <paramref name="like"/>, in its dtype: the noise for drop probability <paramref name="p"/>.</summary>
+        public static Tensor Draw(Tensor like, double p)
+        {
+            if (!Supports(like))
+                throw new ArgumentException($"Dropout noise is drawn for float32, bfloat16 or float16 CPU tensors, not {like.dtype} on {like.device.type}.", nameof(like));
+            if (!(p > 0 && p < 1))
+                throw new ArgumentOutOfRangeException(nameof(p), p, "The drop probability must be in (0, 1).");
+
+            // A word below p·2³² drops its element: p resolved to 2⁻³².
+            uint threshold = (uint)Math.Min(Math.Round(p * 4294967296.0), uint.MaxValue);
+            uint kept = KeptBits(like.dtype, 1 - p);
+            var generator = new Xoshiro128Lanes(DrawSeed());
+            Tensor noise = empty(like.shape, like.dtype);
+            long count = noise.numel();
+            if (noise.element_size() == 4)
+                Fill((uint*)LibTorchAmpNative.TensorData(noise), count, kept, threshold, ref generator);
+            else
+                Fill((ushort*)LibTorchAmpNative.TensorData(noise), count, (ushort)kept, threshold, ref generator);
+            GC.KeepAlive(noise);
+            return noise;
+        }
+
+        private static ulong DrawSeed()
+        {
+            using var seed = empty(1, ScalarType.Int64);
+            seed.random_(0, 1L << 53); // a bound a double holds exactly (TorchSharp passes it as one)
+            return (ulong)seed.item<long>();
+        }
+
+        /// <summary>The bits of 1/(1 − p) in <paramref name="dtype"/>, computed by libtorch as its dropout does (noise.div_(1 − p)).</summary>
+        private static uint KeptBits(ScalarType dtype, double keepProbability)
+        {
+            using Scalar keep = keepProbability;
+            using var value = ones(1, dtype).div_(keep);
+            void* data = (void*)LibTorchAmpNative.TensorData(value);
+            uint bits = value.element_size() == 4 ? *(uint*)data : *(ushort*)data;
+            GC.KeepAlive(value);
+            return bits;
+        }
+
+        private static void Fill(uint* target, long count, uint kept, uint threshold, ref Xoshiro128Lanes generator)
+        {
+            var keptBits = Vector256.Create(kept);
+            var limit = Vector256.Create(threshold);
+            long i = 0;
+            for (; i + Xoshiro128Lanes.Lanes <= count; i += Xoshiro128Lanes.Lanes)
+                (Vector256.GreaterThanOrEqual(generator.Next(), limit) & keptBits).Store(target + i);
+            if (i < count)
+            {
+                var last = Vector256.GreaterThanOrEqual(generator.Next(), limit) & keptBits;
+                for (int lane = 0; i < count; i++, lane++)
+                    target[i] = last.GetElement(lane);
+            }
+        }
+
+        private static void Fill(ushort* target, long count, ushort kept, uint threshold, ref Xoshiro128Lanes generator)
+        {
+            const int Step = 2 * Xoshiro128Lanes.Lanes;
+            var keptBits = Vector256.Create(kept);
+            var limit = Vector256.Create(threshold);
+            long i = 0;
+            for (; i < count; i += Step)
+            {
+                // Narrow keeps element order: the first eight words' masks, then the next eight's.
+                var keep = Vector256.Narrow(Vector256.GreaterThanOrEqual(generator.Next(), limit),
+                                            Vector256.GreaterThanOrEqual(generator.Next(), limit)) & keptBits;
+                if (i + Step <= count)
+                {
+                    keep.Store(target + i);
+                    continue;
+                }
+                for (int lane = 0; i + lane < count; lane++)
+                    target[i + lane] = keep.GetElement(lane);
+            }
+        }
+    }
+}
