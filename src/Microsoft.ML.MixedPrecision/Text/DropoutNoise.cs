@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Microsoft.ML.MixedPrecision.Amp;
 using TorchSharp;
@@ -80,19 +81,20 @@ namespace Microsoft.ML.MixedPrecision.Text
             var keptBits = Vector256.Create(kept);
             var limit = Vector256.Create(threshold);
             long i = 0;
-            for (; i < count; i += Step)
+            for (; i + Step <= count; i += Step)
+                Next16(ref generator, limit, keptBits).Store(target + i);
+            if (i < count)
             {
-                // Narrow keeps element order: the first eight words' masks, then the next eight's.
-                var keep = Vector256.Narrow(Vector256.GreaterThanOrEqual(generator.Next(), limit),
-                                            Vector256.GreaterThanOrEqual(generator.Next(), limit)) & keptBits;
-                if (i + Step <= count)
-                {
-                    keep.Store(target + i);
-                    continue;
-                }
-                for (int lane = 0; i + lane < count; lane++)
-                    target[i + lane] = keep.GetElement(lane);
+                var last = Next16(ref generator, limit, keptBits);
+                for (int lane = 0; i < count; i++, lane++)
+                    target[i] = last.GetElement(lane);
             }
         }
+
+        // Narrow keeps element order: the first eight words' masks, then the next eight's.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<ushort> Next16(ref Xoshiro128Lanes generator, Vector256<uint> limit, Vector256<ushort> keptBits) =>
+            Vector256.Narrow(Vector256.GreaterThanOrEqual(generator.Next(), limit),
+                             Vector256.GreaterThanOrEqual(generator.Next(), limit)) & keptBits;
     }
 }
