@@ -18,6 +18,8 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private readonly Conv2d conv2;
         private readonly BatchNorm2d bn2;
         private readonly Sequential downsample;
+        // The same two modules as downsample's, called one by one (a tuple, so they are not registered twice).
+        private readonly (Conv2d Conv, BatchNorm2d Norm)? shortcut;
 
         public BasicBlock(long inChannels, long outChannels, long stride) : base(nameof(BasicBlock))
         {
@@ -30,9 +32,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
             bn2 = nn.BatchNorm2d(outChannels);
             if (stride != 1 || inChannels != outChannels)
             {
-                downsample = nn.Sequential(
-                    ("0", nn.Conv2d(inChannels, outChannels, kernel_size: 1, stride: stride, bias: false)),
-                    ("1", nn.BatchNorm2d(outChannels)));
+                var conv = nn.Conv2d(inChannels, outChannels, kernel_size: 1, stride: stride, bias: false);
+                var norm = nn.BatchNorm2d(outChannels);
+                downsample = nn.Sequential(("0", conv), ("1", norm));
+                shortcut = (conv, norm);
             }
             RegisterComponents();
         }
@@ -48,10 +51,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
             // may overwrite the BatchNorm outputs they follow.
             Tensor x = bn1.forward(conv1.forward(input)).relu_();
             Tensor y = bn2.forward(conv2.forward(x));
-            Tensor shortcut = downsample is null ? input : downsample.forward(input);
+            Tensor identity = shortcut is { } s ? s.Norm.forward(PointwiseConvolution.Forward(s.Conv, input)) : input;
             // Under CPU autocast both branches come out of conv + BatchNorm in bfloat16; an in-place add of a mixed pair
             // would silently round the float32 one, so only a pair of one dtype adds in place.
-            y = y.dtype == shortcut.dtype ? y.add_(shortcut) : y + shortcut;
+            y = y.dtype == identity.dtype ? y.add_(identity) : y + identity;
             return y.relu_().MoveToOuterDisposeScope();
         }
 

@@ -28,7 +28,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                         return () =>
                         {
                             using var scope = NewDisposeScope();
-                            var y = nn.functional.conv2d(x, w, strides: new[] { k.Stride, k.Stride }, padding: new[] { k.Padding, k.Padding });
+                            // 1×1: what the network runs (in float32 a matrix product, see PointwiseConvolution).
+                            var y = k.Kernel == 1 && k.Padding == 0
+                                ? PointwiseConvolution.Forward(x, w, null, k.Stride)
+                                : nn.functional.conv2d(x, w, strides: new[] { k.Stride, k.Stride }, padding: new[] { k.Padding, k.Padding });
                             LayerSpeed.Backward(y, x, w);
                         };
                     }))
