@@ -9,7 +9,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
     /// A wide 1×1 convolution (no padding) on a channels_last float32 input, computed as a matrix product over the channels.
     /// libtorch 2.10's oneDNN (3.7.1) picks its <c>brgconv_1x1</c> kernel for such a forward, and on a Zen 5 EPYC (family
     /// 26) that kernel returned wrong values: max error about half the output's range for 512 output channels (the
-    /// pretrained ResNet18's last shortcut; 64–256 were right), and a 1024-channel one killed the process with SIGFPE
+    /// pretrained ResNet18's last shortcut; 64–256 outputs were right), and a 1024-channel one killed the process with SIGFPE
     /// (measured 2026-12-03, 1×1 convolutions from 32–512 to 64–1024 channels at 8 and 16 px, strides 1 and 2: every
     /// wrong one had 512 or more output channels). The backward passes and the bf16 kernels were right; NCHW runs another
     /// kernel. The product is the same sum but slower (fwd + bwd 6.1 against 5.0 ms for 256 → 512 at 8 px, 14.9 against

@@ -15,8 +15,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
     [TestClass]
     public sealed class PointwiseConvolutionTests
     {
-        // Every shortcut shape of ResNetSmall (28 px) and of the pretrained ResNet18 (128 px), at a small batch.
+        // Every shortcut's channel pair in our networks (ResNetTiny and ResNetSmall at 28 px, ResNet18 and the pretrained
+        // one at 128 px), at a small batch; the last row is a stride-1 one for the product's unstrided path.
         [TestMethod]
+        [DataRow(16, 32, 28, 2)]
         [DataRow(32, 64, 28, 2)]
         [DataRow(64, 128, 14, 2)]
         [DataRow(64, 128, 32, 2)]
