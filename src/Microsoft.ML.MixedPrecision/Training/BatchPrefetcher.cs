@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -23,6 +24,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         // No spinning before it blocks: a spinning worker takes a core from libtorch's threads.
         private readonly ManualResetEventSlim _refill = new ManualResetEventSlim(false, spinCount: 0);
         private readonly Task _worker;
+        // Set before the queue completes: the task itself turns Faulted only after its finally block has run, so a
+        // consumer that checked the task could find the queue complete and the failure not yet recorded (seen in CI).
+        private volatile ExceptionDispatchInfo _failure;
 
         /// <summary>
         /// Starts preparing the batches of <paramref name="order"/> from batch number <paramref name="firstBatch"/> on (a
@@ -53,6 +57,10 @@ namespace Microsoft.ML.MixedPrecision.Training
                 catch (OperationCanceledException)
                 {
                 }
+                catch (Exception e)
+                {
+                    _failure = ExceptionDispatchInfo.Capture(e);
+                }
                 finally
                 {
                     _queue.CompleteAdding();
@@ -71,20 +79,13 @@ namespace Microsoft.ML.MixedPrecision.Training
                     _refill.Set();
                 yield return batch;
             }
-            if (_worker.IsFaulted)
-                throw _worker.Exception.GetBaseException();
+            _failure?.Throw();
         }
 
         public void Dispose()
         {
             _stop.Cancel();
-            try
-            {
-                _worker.Wait();
-            }
-            catch (AggregateException)
-            {
-            }
+            _worker.Wait(); // never faults: the worker records its failure for Batches()
             _queue.Dispose();
             _refill.Dispose();
             _stop.Dispose();

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using System.Threading;
+using System.Threading.Tasks;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -67,9 +68,26 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         [TestMethod]
         public void A_failure_of_the_worker_reaches_the_training_thread_and_dispose_mid_epoch_returns()
         {
-            var failing = new RecordingData(20) { FailAt = 5 };
-            using (var prefetcher = new BatchPrefetcher<RecordingData.Batch>(failing, Enumerable.Range(0, 20).ToArray(), 1, null, false))
-                prefetcher.Invoking(p => p.Batches().ToList()).Should().Throw<InvalidOperationException>().WithMessage("batch 5");
+            // Many times, with the cores made busy: the failure races the queue's completion (once lost in CI, under load,
+            // when Batches() asked the task whether it had faulted).
+            using (var busy = new CancellationTokenSource())
+            {
+                var spinners = Enumerable.Range(0, 4).Select(_ => Task.Run(() => { while (!busy.IsCancellationRequested) Thread.SpinWait(1000); })).ToArray();
+                try
+                {
+                    for (int run = 0; run < 500; run++)
+                    {
+                        var failing = new RecordingData(20) { FailAt = 5 };
+                        using var prefetcher = new BatchPrefetcher<RecordingData.Batch>(failing, Enumerable.Range(0, 20).ToArray(), 1, null, false);
+                        prefetcher.Invoking(p => p.Batches().ToList()).Should().Throw<InvalidOperationException>($"run {run}").WithMessage("batch 5");
+                    }
+                }
+                finally
+                {
+                    busy.Cancel();
+                    Task.WaitAll(spinners);
+                }
+            }
 
             var clock = Stopwatch.StartNew();
             using (var prefetcher = new BatchPrefetcher<RecordingData.Batch>(new RecordingData(100), Enumerable.Range(0, 100).ToArray(), 1, null, false))
