@@ -38,8 +38,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 Fill((uint*)LibTorchAmpNative.TensorData(noise), count, kept, threshold, ref generator);
             else
                 Fill((ushort*)LibTorchAmpNative.TensorData(noise), count, (ushort)kept, threshold, ref generator);
-            GC.KeepAlive(noise);
-            return noise;
+            return noise; // returned, so alive while Fill writes through its pointer
         }
 
         private static ulong DrawSeed()
@@ -55,9 +54,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             using Scalar keep = keepProbability;
             using var value = ones(1, dtype).div_(keep);
             void* data = (void*)LibTorchAmpNative.TensorData(value);
-            uint bits = value.element_size() == 4 ? *(uint*)data : *(ushort*)data;
-            GC.KeepAlive(value);
-            return bits;
+            return value.element_size() == 4 ? *(uint*)data : *(ushort*)data; // value is disposed, so alive, after this read
         }
 
         private static void Fill(uint* target, long count, uint kept, uint threshold, ref Xoshiro128Lanes generator)
