@@ -33,8 +33,8 @@ case "$command" in
       if [[ "$arg" == "--peer" ]]; then peer=(--peer); fi
     done
     ./build/prereqs.sh --datasets --text-datasets "${peer[@]}"
-    dotnet build test/Microsoft.ML.MixedPrecision.Benchmarks -c Release -v quiet -nologo
-    exec dotnet test/Microsoft.ML.MixedPrecision.Benchmarks/bin/Release/net10.0/Microsoft.ML.MixedPrecision.Benchmarks.dll "$@"
+    dotnet build eval/Benchmarks -c Release -v quiet -nologo
+    exec dotnet eval/Benchmarks/bin/Release/net10.0/Microsoft.ML.MixedPrecision.Benchmarks.dll "$@"
     ;;
   pack)
     ./build/prereqs.sh

@@ -5,7 +5,7 @@
 #   - fortunes, fortunes-de, fortunes-es, fortunes-it: the text sample's quotes (only when asked with --text-datasets).
 #   - dataset-fashion-mnist, tuxpaint-stamps-default, librsvg2-bin: the small-image comparison's two sets (Fashion-MNIST;
 #     Tux Paint's stamp pictures, a few of them SVG only, rendered with rsvg-convert) (only when asked with --image-datasets).
-#   - apt's package index of Debian 12 (bookworm) main: samples/DebianText's descriptions and sections; apt-get update
+#   - apt's package index of Debian 12 (bookworm) main: eval/DebianText's descriptions and sections; apt-get update
 #     when /var/lib/apt/lists has none (only when asked with --debian-text).
 #   - python3-torch (Debian 12's PyTorch 1.13) and libopenblas0-openmp (without it its fp32 matmuls use the slow
 #     reference BLAS): the benchmark's PyTorch peer, run with /usr/bin/python3 (only when asked with --peer).
@@ -157,7 +157,7 @@ if [[ $want_text_datasets -eq 1 ]]; then
 fi
 
 if [[ $want_image_datasets -eq 1 ]]; then
-  # samples/SmallImages: Fashion-MNIST (100 per class) and Tux Paint's stamps (photos and drawings by category).
+  # eval/SmallImages: Fashion-MNIST (100 per class) and Tux Paint's stamps (photos and drawings by category).
   missing=()
   for pkg in dataset-fashion-mnist tuxpaint-stamps-default librsvg2-bin; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -175,7 +175,7 @@ if [[ $want_image_datasets -eq 1 ]]; then
 fi
 
 if [[ $want_debian_text -eq 1 ]]; then
-  # samples/DebianText: package descriptions labelled by section, read from apt's list of bookworm main.
+  # eval/DebianText: package descriptions labelled by section, read from apt's list of bookworm main.
   has_bookworm_main_list() { compgen -G '/var/lib/apt/lists/*_dists_bookworm_main_binary-*_Packages*' >/dev/null; }
   if has_bookworm_main_list; then
     log "apt's list of Debian 12 (bookworm) main: ok"
@@ -194,7 +194,7 @@ if [[ $want_debian_text -eq 1 ]]; then
 fi
 
 if [[ $want_peer -eq 1 ]]; then
-  # ./build.sh bench --peer: the PyTorch mirror of the benchmark's networks (test/.../Benchmarks/Peer). Not needed by CI.
+  # ./build.sh bench --peer: the PyTorch mirror of the benchmark's networks (eval/Benchmarks/Peer). Not needed by CI.
   missing=()
   for pkg in python3-torch libopenblas0-openmp; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,13 +1,13 @@
 // Small real image sets: our trainer against the stock ML.NET pipeline users already have.
 //
 //   build/prereqs.sh --image-datasets                      # Fashion-MNIST, Tux Paint's stamps, rsvg-convert (Debian)
-//   dotnet run -c Release --project samples/SmallImages -- --set all --mode stock,scratch --seed 1
+//   dotnet run -c Release --project eval/SmallImages -- --set all --mode stock,scratch --seed 1
 //
 //   --set   fashion100|tuxstamps|all  (comma lists work)                       default all
 //   --mode  stock|scratch|frozen|finetune-fp32|finetune-amp|all  (comma lists)  default all
 //   --seed  N   training seed (the data split has its own fixed seed, ImageSets.SplitSeed)  default 1
-//   --data DIR  where the PNG files go (default samples/SmallImages/data)
-//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default samples/SmallImages/output)
+//   --data DIR  where the PNG files go (default eval/SmallImages/data)
+//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default eval/SmallImages/output)
 //
 // stock:   LoadImages → ResizeImages(224) → ExtractPixels → DnnFeaturizeImage(ResNet18, frozen) → MapValueToKey
 //          → cache → LbfgsMaximumEntropy → MapKeyToValue: what an ML.NET user has today.
@@ -193,7 +193,7 @@ namespace SmallImages
         public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
-        /// <summary>samples/SmallImages (found from the build output), or the current folder when run from elsewhere.</summary>
+        /// <summary>eval/SmallImages (found from the build output), or the current folder when run from elsewhere.</summary>
         public static string SampleFolder { get; } = ComparisonCommandLine.SampleFolder("SmallImages.csproj");
 
         public static Settings Parse(string[] args)

@@ -2,7 +2,7 @@
 // against our TextClassification trainer, on one split.
 //
 //   build/prereqs.sh --debian-text                               # as root, only when apt has no bookworm main list
-//   dotnet run -c Release --project samples/DebianText -- --mode sdca,lightgbm,scratch --seed 1
+//   dotnet run -c Release --project eval/DebianText -- --mode sdca,lightgbm,scratch --seed 1
 //
 //   --set   sections12|all  (comma lists work)                                          default all
 //   --mode  sdca|lightgbm|scratch|minilm-fp32|minilm-amp|all  (comma lists)            default all
@@ -10,8 +10,8 @@
 //   --train-per-class N   use only the first N training rows of each class (quick runs; the test set stays whole)
 //   --option Name=Value   one of our trainer's options (TextClassificationTrainer.Options) away from its default
 //   --threads N  libtorch's intra-op threads for our trainer (1 avoids OpenMP stalls when other jobs share the cores)
-//   --data DIR  the TSV cache (default samples/DebianText/data)
-//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default samples/DebianText/output)
+//   --data DIR  the TSV cache (default eval/DebianText/data)
+//   --output DIR  results.md (markdown table) and results.jsonl, appended to (default eval/DebianText/output)
 //
 // sdca:      MapValueToKey → FeaturizeText → SdcaMaximumEntropy → MapKeyToValue (ML.NET's docs and Model Builder).
 // lightgbm:  MapValueToKey → FeaturizeText → LightGbm (multiclass) → MapKeyToValue.
@@ -196,7 +196,7 @@ namespace DebianText
         public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
-        /// <summary>samples/DebianText (found from the build output), or the current folder when run from elsewhere.</summary>
+        /// <summary>eval/DebianText (found from the build output), or the current folder when run from elsewhere.</summary>
         public static string SampleFolder { get; } = ComparisonCommandLine.SampleFolder("DebianText.csproj");
 
         public static Settings Parse(string[] args)
