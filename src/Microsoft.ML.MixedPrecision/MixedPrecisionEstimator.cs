@@ -1,15 +1,9 @@
 using System;
 using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision
 {
-    /// <summary>A trainer of this library that can train in a chosen precision (image and text classification).</summary>
-    internal interface IPrecisionAwareTrainer
-    {
-        ClassifierTransformer Fit(IDataView input, MixedPrecisionOptions mixedPrecision);
-        SchemaShape GetOutputSchema(SchemaShape inputSchema);
-    }
-
     /// <summary>
     /// <c>trainer.WithMixedPrecision(options)</c>: the same trainer, trained with autocast (bf16/fp16) and, for fp16,
     /// dynamic loss scaling. Usable anywhere an estimator is; fits to an ordinary FP32 model.

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Kernels;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -79,7 +79,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             using var noGrad = no_grad();
             var t = randn(shape).to(dtype);
             if (channelsLast)
-                t = Vision.ChannelsLast.Copy(t); // NHWC strides, as the trainer lays out convolutions
+                t = Kernels.ChannelsLast.Copy(t); // NHWC strides, as the trainer lays out convolutions
             return t.requires_grad_(true);
         }
 

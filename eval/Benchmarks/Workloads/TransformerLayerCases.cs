@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Text;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Training;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
@@ -144,7 +145,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// The Model Builder image pipeline (LoadRawImageBytes → MapValueToKey → our trainer [.WithMixedPrecision()] →
         /// MapKeyToValue) over an ImagePath column, fitted and saved as <see cref="FitAndSave"/> does.
         /// </summary>
-        protected EstimatorRun FitAndSaveImagePipeline(MLContext mlContext, Vision.ImageClassificationTrainer.Options options, bool amp,
+        protected EstimatorRun FitAndSaveImagePipeline(MLContext mlContext, ImageClassificationTrainer.Options options, bool amp,
             IDataView train, int examples, SteadyStateClock clock, string modelPath)
         {
             var trainer = mlContext.MulticlassClassification.Trainers.ImageClassification(options);
@@ -160,7 +161,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// The text pipeline (MapValueToKey → our TextClassification [.WithMixedPrecision()] → MapKeyToValue) over a Text
         /// column, fitted and saved as <see cref="FitAndSave"/> does.
         /// </summary>
-        protected EstimatorRun FitAndSaveTextPipeline(MLContext mlContext, Text.TextClassificationTrainer.Options options, bool amp,
+        protected EstimatorRun FitAndSaveTextPipeline(MLContext mlContext, TextClassificationTrainer.Options options, bool amp,
             IDataView train, int examples, SteadyStateClock clock, string modelPath)
         {
             var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(options);

@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.Threading;
+using Microsoft.ML.MixedPrecision.Native;
 using TorchSharp;
 using ScalarType = TorchSharp.torch.ScalarType;
 

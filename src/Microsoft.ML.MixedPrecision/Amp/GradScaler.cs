@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.ML.MixedPrecision.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 using Optimizer = TorchSharp.torch.optim.Optimizer;

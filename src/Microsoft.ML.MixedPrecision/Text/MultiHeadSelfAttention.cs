@@ -1,10 +1,12 @@
 using System;
 using Microsoft.ML.MixedPrecision.Amp;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
+
+using A = Microsoft.ML.MixedPrecision.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.MixedPrecision.Text
 {

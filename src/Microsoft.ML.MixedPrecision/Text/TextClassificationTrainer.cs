@@ -1,19 +1,18 @@
-using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
+using System;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Catalog;
-using Microsoft.ML.MixedPrecision.Onnx;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;
+using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
     /// Trains a Transformer encoder text classifier from scratch on TorchSharp, in float32 or (with

@@ -1,6 +1,6 @@
 using Microsoft.ML.MixedPrecision.Training;
 
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     public sealed partial class TextClassificationTrainer
     {

@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using Microsoft.ML.MixedPrecision.Training;
 
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
     /// A fitted text classifier: ApplyOnnxModel fed by the text column(s) (tokenization inside the ONNX graph: stock

@@ -1,4 +1,4 @@
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>Which network the text classifier trains.</summary>
     public enum TextEncoderKind

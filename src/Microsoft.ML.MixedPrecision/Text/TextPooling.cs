@@ -1,4 +1,4 @@
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>How the text encoder turns its token vectors into one sentence vector for the classifier head.</summary>
     public enum TextPooling

@@ -1,11 +1,13 @@
-using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.MixedPrecision.Onnx;
-using TorchSharp;
+using System;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
-using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
+
+using A = Microsoft.ML.MixedPrecision.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.MixedPrecision.Text
 {

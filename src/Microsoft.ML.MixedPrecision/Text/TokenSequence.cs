@@ -1,8 +1,9 @@
-using Microsoft.ML.MixedPrecision.Onnx;
-using TorchSharp;
+using Microsoft.ML.MixedPrecision.Export;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
-using A = Microsoft.ML.MixedPrecision.Onnx.OnnxGraphBuilder;
+
+using A = Microsoft.ML.MixedPrecision.Export.OnnxGraphBuilder;
 
 namespace Microsoft.ML.MixedPrecision.Text
 {
@@ -66,7 +67,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         public static string SegmentIds(OnnxGraphBuilder graph, string ids, long sepId)
         {
             string isSep = graph.Add("Cast", "enc_is_sep", new[] { graph.Add("Equal", "enc_eq_sep", new[] { ids, graph.AddInitializer("enc_sep", new[] { sepId }) }) },
-                A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Int64));
+                A.Attr("to", (long)Export.Proto.TensorProto.Types.DataType.Int64));
             string before = graph.Add("CumSum", "enc_sep_before", new[] { isSep, graph.AddInitializer("enc_axis", new long[] { 0 }) }, A.Attr("exclusive", 1L));
             return graph.Add("Min", "enc_segment", new[] { before, graph.AddInitializer("enc_one", new long[] { 1 }) });
         }
@@ -78,7 +79,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         public static string Keep(OnnxGraphBuilder graph, string ids, long padId, out string maskBias)
         {
             string keep = graph.Add("Cast", "enc_keep", new[] { graph.Add("Not", "enc_real", new[] { graph.Add("Equal", "enc_is_pad", new[] { ids, graph.AddInitializer("enc_pad", new[] { padId }) }) }) },
-                A.Attr("to", (long)Onnx.Proto.TensorProto.Types.DataType.Float));
+                A.Attr("to", (long)Export.Proto.TensorProto.Types.DataType.Float));
             maskBias = graph.Add("Mul", "enc_mask_bias", new[] { graph.Add("Sub", "enc_is_pad_f", new[] { graph.AddInitializer("enc_onef", new[] { 1f }), keep }), graph.AddInitializer("enc_neg", new[] { -1e9f }) });
             return keep;
         }

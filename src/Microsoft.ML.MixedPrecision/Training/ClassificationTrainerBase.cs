@@ -2,13 +2,14 @@ using System;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Amp;
-using Microsoft.ML.MixedPrecision.Catalog;
-using Microsoft.ML.MixedPrecision.Precision;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Native;
+using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
+using Microsoft.ML.MixedPrecision.Training.Precision;
 using TorchSharp;
 
-namespace Microsoft.ML.MixedPrecision.Training
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
     /// What every classifier of this library shares as an ML.NET estimator: the options, the float32 Fit and the

@@ -1,7 +1,7 @@
 using System;
 using System.Threading;
 
-namespace Microsoft.ML.MixedPrecision.Training
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>The optimizer the shared training loop uses.</summary>
     public enum OptimizerKind

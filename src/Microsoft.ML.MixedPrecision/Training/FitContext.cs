@@ -1,5 +1,5 @@
-using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
+using Microsoft.ML.MixedPrecision.Training.Precision;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 

@@ -1,6 +1,6 @@
 using System;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
 namespace Microsoft.ML.MixedPrecision.Training

@@ -1,6 +1,6 @@
 using System;
 
-namespace Microsoft.ML.MixedPrecision.Training
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>Progress of a training run, as given to the metrics callback.</summary>
     public sealed class TrainingMetrics

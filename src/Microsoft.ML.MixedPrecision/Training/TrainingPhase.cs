@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using Microsoft.ML.MixedPrecision.Kernels;
 
 namespace Microsoft.ML.MixedPrecision.Training
 {

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Text.Json.Serialization;
 
-namespace Microsoft.ML.MixedPrecision.Training
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>Rows of one data set a fit skipped for one reason.</summary>
     /// <param name="Data">"training data" or "validation set".</param>

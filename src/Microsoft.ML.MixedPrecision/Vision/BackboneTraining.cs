@@ -1,4 +1,4 @@
-namespace Microsoft.ML.MixedPrecision.Vision
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>How a pretrained backbone (<see cref="ResNetArchitecture.PretrainedResNet18"/>) is trained.</summary>
     public enum BackboneTraining

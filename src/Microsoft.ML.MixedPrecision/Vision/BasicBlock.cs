@@ -1,5 +1,6 @@
 using System;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,17 +1,16 @@
-using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
-using Microsoft.ML.MixedPrecision.Catalog;
 using Microsoft.ML.MixedPrecision.ImageDecoding;
-using Microsoft.ML.MixedPrecision.Scoring;
 using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision.Pretrained;
+using Microsoft.ML.MixedPrecision.Vision;
+using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 
-namespace Microsoft.ML.MixedPrecision.Vision
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
     /// Trains a ResNet image classifier on TorchSharp, in float32 or (with <c>.WithMixedPrecision()</c>) in bf16/fp16

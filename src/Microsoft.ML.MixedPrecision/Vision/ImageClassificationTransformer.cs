@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using Microsoft.ML.MixedPrecision.Training;
 
-namespace Microsoft.ML.MixedPrecision.Vision
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
     /// A fitted image classifier: stock pre-processing (decode, resize, extract pixels) → ApplyOnnxModel (the FP32 ResNet)

@@ -3,8 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Onnx;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 

@@ -1,5 +1,5 @@
 using System;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,4 @@
-namespace Microsoft.ML.MixedPrecision.Vision
+namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>The residual network layouts the image classifier can train.</summary>
     public enum ResNetArchitecture

@@ -2,6 +2,7 @@ using System;
 using System.Threading;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.IO;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Amp
@@ -15,7 +16,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Amp
             File.WriteAllText(fake, "GLIBCXX_3.4.29\0GLIBCXX_3.4.30\0");
             try
             {
-                string message = TorchRuntime.CheckLibStdCxx(fake);
+                string message = LibTorchRuntime.CheckLibStdCxx(fake);
                 message.Should().Contain("GLIBCXX_3.4.32").And.Contain(fake).And.Contain("libstdc++6").And.Contain("trixie");
             }
             finally
@@ -31,7 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Amp
             File.WriteAllText(fake, "GLIBCXX_3.4.31\0GLIBCXX_3.4.32\0GLIBCXX_3.4.33\0");
             try
             {
-                TorchRuntime.CheckLibStdCxx(fake).Should().BeNull();
+                LibTorchRuntime.CheckLibStdCxx(fake).Should().BeNull();
             }
             finally
             {

@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.ML.OnnxRuntime;
 using TorchSharp;
@@ -65,7 +65,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Onnx
         {
             OnnxGraphBuilder graph = ImageClassifierOnnx.Build(model, channels, size, size, InputName, out string logits, symbolicBatch);
             string output = graph.AddNode("Identity", new[] { logits }, new[] { "logits" }, exactOutputNames: true)[0];
-            graph.AddOutput(output, Microsoft.ML.MixedPrecision.Onnx.Proto.TensorProto.Types.DataType.Float,
+            graph.AddOutput(output, Microsoft.ML.MixedPrecision.Export.Proto.TensorProto.Types.DataType.Float,
                 new long?[] { symbolicBatch ? null : 1L, model.NumClasses }, symbolicBatch ? new[] { ImageClassifierOnnx.BatchDimName } : null);
             return graph.ToBytes();
         }

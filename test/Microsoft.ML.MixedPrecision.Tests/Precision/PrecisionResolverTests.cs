@@ -1,8 +1,8 @@
 using System.Collections.Generic;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
-using Microsoft.ML.MixedPrecision.Precision;
 using Microsoft.ML.MixedPrecision.Training;
+using Microsoft.ML.MixedPrecision.Training.Precision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 

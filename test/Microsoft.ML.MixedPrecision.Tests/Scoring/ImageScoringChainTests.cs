@@ -4,8 +4,9 @@ using System.IO;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.Data;
+using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.ImageDecoding;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Scoring

@@ -3,9 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Onnx;
-using Microsoft.ML.MixedPrecision.Onnx.Proto;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Export.Proto;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Scoring
 {

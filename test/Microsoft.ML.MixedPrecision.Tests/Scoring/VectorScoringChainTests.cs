@@ -2,7 +2,7 @@ using System;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Scoring;
+using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Scoring

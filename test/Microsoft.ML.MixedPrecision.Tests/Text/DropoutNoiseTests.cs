@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Runtime.Intrinsics;
 using FluentAssertions;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
-using Microsoft.ML.MixedPrecision.Onnx;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

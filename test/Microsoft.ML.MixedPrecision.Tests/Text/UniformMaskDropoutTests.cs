@@ -1,5 +1,6 @@
 using System;
 using FluentAssertions;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;

@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using FluentAssertions;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

@@ -159,7 +159,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                 FeatureColumnName = "ImageSource", Architecture = ResNetArchitecture.ResNetTiny, Epochs = 1, BatchSize = 4, ValidationSetFraction = 0, Seed = 1,
             }).Fit(data);
             int blobs = _images.Rows.Count(r => r.Label == "blob");
-            model.Summary.SkippedRows.Should().ContainSingle().Which.Should().Be(new Microsoft.ML.MixedPrecision.Training.SkippedRows(
+            model.Summary.SkippedRows.Should().ContainSingle().Which.Should().Be(new Microsoft.ML.MixedPrecision.SkippedRows(
                 "training data", "label 'Label' missing (key 0)", blobs));
             warnings.Should().Contain(w => w.Contains($"Skipped {blobs} rows of the training data"));
         }

@@ -44,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             var model = ml.MulticlassClassification.Trainers.ImageClassification(new ImageClassificationTrainer.Options
             {
                 FeatureColumnName = "ImageSource", Architecture = ResNetArchitecture.ResNetTiny, Epochs = 6, BatchSize = 8, Seed = 1,
-                LearningRate = 1e-12, LearningRateSchedule = Microsoft.ML.MixedPrecision.Training.LearningRateScheduleKind.Constant, // nothing can improve
+                LearningRate = 1e-12, LearningRateSchedule = Microsoft.ML.MixedPrecision.LearningRateScheduleKind.Constant, // nothing can improve
                 ValidationSet = validation, EarlyStoppingPatience = 2,
             }).Fit(train);
             model.Summary.StoppedEarly.Should().BeTrue();

@@ -5,10 +5,8 @@ using System.Linq;
 using FashionMnist;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Onnx;
-using Microsoft.ML.MixedPrecision.Precision;
-using Microsoft.ML.MixedPrecision.Scoring;
 using Microsoft.ML.MixedPrecision.Training;
+using Microsoft.ML.MixedPrecision.Training.Precision;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.ML.MixedPrecision.Vision.Pretrained;
 using Microsoft.ML.OnnxRuntime;
@@ -106,7 +104,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
         public void Channel_means_are_those_of_the_packages_mean_image()
         {
             string prep = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(WeightsPath)), "ResNetPrepOnnx", "ResNetPreprocess.onnx");
-            var graph = Microsoft.ML.MixedPrecision.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(prep)).Graph;
+            var graph = Microsoft.ML.MixedPrecision.Export.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(prep)).Graph;
             var mean = graph.Initializer.Single(t => t.Dims.SequenceEqual(new long[] { 1, 3, 224, 224 }));
             float[] values = mean.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(mean.RawData.Span).ToArray() : mean.FloatData.ToArray();
             int plane = 224 * 224;

@@ -1,6 +1,7 @@
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;

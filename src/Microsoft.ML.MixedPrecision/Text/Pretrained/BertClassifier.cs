@@ -1,9 +1,10 @@
-using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.MixedPrecision.Onnx;
-using TorchSharp;
+using System;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Text.Pretrained

@@ -1,6 +1,7 @@
-using Microsoft.ML.MixedPrecision.Onnx;
-using TorchSharp;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Text.Pretrained

@@ -1,12 +1,13 @@
 using System;
 using System.Linq;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Onnx;
+using Microsoft.ML.MixedPrecision.Export;
+using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Training;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
-namespace Microsoft.ML.MixedPrecision.Text
+namespace Microsoft.ML.MixedPrecision
 {
     public sealed partial class TextClassificationTrainer
     {

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Text;
+using Microsoft.ML.MixedPrecision.Native;
 
 namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 {

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.MixedPrecision.Native;
 
 namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
 {
