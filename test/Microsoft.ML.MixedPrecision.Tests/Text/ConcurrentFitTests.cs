@@ -10,8 +10,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
     /// <summary>
     /// Autocast state is thread-local: a bf16 fit and a float32 fit running at once on two threads each keep their own
     /// precision; PredictionEngines on parallel threads, each over its own loaded copy of a model, score like Transform.
-    /// (Engines on parallel threads over ONE copy loaded with Model.Load fail inside ONNX Runtime's Run, for a one-node stock
-    /// ApplyOnnxModel model too: ML.NET 5.0.1's loaded OnnxTransformer, see the README.)
+    /// (Engines on parallel threads over ONE loaded copy work too, if they do not own it: a default engine's Dispose disposes
+    /// the model it was made from, ONNX session included, under the other threads. Scoring/ConcurrentServingTests.)
     /// </summary>
     [TestClass]
     public class ConcurrentFitTests
