@@ -173,7 +173,7 @@ namespace DebianText
                 case "lightgbm": return "FeaturizeText + LightGbm";
             }
             var classifier = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single();
-            var ours = (classifier as MixedPrecisionTransformer)?.Model as TextClassificationTransformer ?? classifier as TextClassificationTransformer;
+            var ours = classifier as TextClassificationTransformer;
             if (ours == null)
                 return "";
             var s = ours.Summary;

@@ -174,7 +174,7 @@ namespace SmallImages
             if (mode == "stock")
                 return "ResNet18 ONNX features (224 px) + LbfgsMaximumEntropy";
             var classifier = ((IEnumerable<ITransformer>)model).OfType<ClassifierTransformer>().Single();
-            var ours = (classifier as MixedPrecisionTransformer)?.Model as ImageClassificationTransformer ?? classifier as ImageClassificationTransformer;
+            var ours = classifier as ImageClassificationTransformer;
             if (ours == null)
                 return "";
             var s = ours.Summary;

@@ -96,26 +96,28 @@ namespace Microsoft.ML
         }
 
         /// <summary>
-        /// Trains with automatic mixed precision: autocast regions (bf16 on a CPU with fast bf16, fp16 + loss scaling on
-        /// CUDA) around forward and loss, float32 master weights. The fitted model is an ordinary FP32 model.
+        /// The same image trainer, training with automatic mixed precision: autocast regions (bf16 on a CPU with fast bf16,
+        /// fp16 + loss scaling on CUDA) around forward and loss, float32 master weights. Its Fit returns the same
+        /// <see cref="ImageClassificationTransformer"/>, an ordinary FP32 model; <c>Summary.Precision</c> says which precision ran.
         /// </summary>
-        public static MixedPrecisionEstimator WithMixedPrecision(this ImageClassificationTrainer trainer, MixedPrecisionOptions options = null)
+        public static ImageClassificationTrainer WithMixedPrecision(this ImageClassificationTrainer trainer, MixedPrecisionOptions options = null)
         {
             if (trainer == null)
                 throw new ArgumentNullException(nameof(trainer));
-            return new MixedPrecisionEstimator(trainer, options);
+            return trainer.WithPrecision(options ?? new MixedPrecisionOptions());
         }
 
         /// <summary>
-        /// Trains the text classifier with automatic mixed precision: attention and feed-forward matmuls in bf16 (CPU with
-        /// fast bf16) or fp16 + loss scaling (CUDA), layer norms, softmax and the loss in float32, float32 master weights.
-        /// The fitted model is an ordinary FP32 model.
+        /// The same text trainer, training with automatic mixed precision: attention and feed-forward matmuls in bf16 (CPU
+        /// with fast bf16) or fp16 + loss scaling (CUDA), layer norms, softmax and the loss in float32, float32 master
+        /// weights. Its Fit returns the same <see cref="TextClassificationTransformer"/>, an ordinary FP32 model;
+        /// <c>Summary.Precision</c> says which precision ran.
         /// </summary>
-        public static MixedPrecisionEstimator WithMixedPrecision(this TextClassificationTrainer trainer, MixedPrecisionOptions options = null)
+        public static TextClassificationTrainer WithMixedPrecision(this TextClassificationTrainer trainer, MixedPrecisionOptions options = null)
         {
             if (trainer == null)
                 throw new ArgumentNullException(nameof(trainer));
-            return new MixedPrecisionEstimator(trainer, options);
+            return trainer.WithPrecision(options ?? new MixedPrecisionOptions());
         }
     }
 }

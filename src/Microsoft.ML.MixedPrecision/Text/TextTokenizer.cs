@@ -8,7 +8,7 @@ namespace Microsoft.ML.MixedPrecision.Text
 {
     /// <summary>
     /// The tokenizer training uses, written to give exactly the ids the exported ONNX graph computes
-    /// (<see cref="Onnx.TextTokenizerOnnx"/>): ai.onnx StringNormalizer (LOWER, locale <see cref="Locale"/>) →
+    /// (<see cref="TextTokenizerOnnx"/>): ai.onnx StringNormalizer (LOWER, locale <see cref="Locale"/>) →
     /// com.microsoft Tokenizer (<see cref="TokenPattern"/>, mincharnum 1) → ai.onnx.ml LabelEncoder (unknown → UNK) →
     /// [CLS] sentence1 [SEP] (sentence2 [SEP]) truncated, longest segment first, to the maximum length.
     /// Word level, lowercased: a token is a run of characters that are neither whitespace nor a listed punctuation

@@ -16,30 +16,38 @@ namespace Microsoft.ML.MixedPrecision
     /// mixed-precision Fit, output-schema propagation and the label checks. Subclasses say how their input is checked,
     /// read and modelled.
     /// </summary>
-    public abstract class ClassificationTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>, IPrecisionAwareTrainer
+    public abstract class ClassificationTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>
         where TOptions : ClassificationTrainerOptionsBase
         where TTransformer : ClassifierTransformer
     {
-        private protected ClassificationTrainerBase(TrainerEnvironment env, TOptions options)
+        private protected ClassificationTrainerBase(TrainerEnvironment env, TOptions options, MixedPrecisionOptions mixedPrecision)
         {
             Environment = env ?? throw new ArgumentNullException(nameof(env));
             TrainerOptions = options ?? throw new ArgumentNullException(nameof(options));
             TrainerOptions.Validate();
+            mixedPrecision?.Validate();
+            MixedPrecision = mixedPrecision;
         }
 
         /// <summary>The trainer's options.</summary>
         public TOptions TrainerOptions { get; }
+
+        /// <summary>
+        /// The mixed-precision settings this trainer trains with, set by <c>.WithMixedPrecision()</c>; null: float32.
+        /// Whatever the precision, Fit returns the same kind of FP32 model (its Summary.Precision says which precision ran).
+        /// </summary>
+        public MixedPrecisionOptions MixedPrecision { get; }
 
         private protected TrainerEnvironment Environment { get; }
 
         /// <summary>Creates the stock estimators of the fitted model.</summary>
         private protected MLContext Builder => Environment.Builder;
 
-        /// <summary>Trains in float32. Use <c>.WithMixedPrecision()</c> for bf16/fp16 autocast training.</summary>
-        public TTransformer Fit(IDataView input) => FitCore(input, mixedPrecision: null);
-
-        ClassifierTransformer IPrecisionAwareTrainer.Fit(IDataView input, MixedPrecisionOptions mixedPrecision)
-            => FitCore(input, mixedPrecision ?? new MixedPrecisionOptions());
+        /// <summary>
+        /// Trains on <paramref name="input"/>: in float32, or with <see cref="MixedPrecision"/> set (<c>.WithMixedPrecision()</c>)
+        /// in bf16/fp16 autocast. Returns an ordinary FP32 model.
+        /// </summary>
+        public TTransformer Fit(IDataView input) => FitCore(input, MixedPrecision);
 
         public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
@@ -83,6 +91,7 @@ namespace Microsoft.ML.MixedPrecision
                 throw new ArgumentNullException(nameof(input));
             var o = TrainerOptions;
             o.Validate(); // again: the options object may have changed since the trainer was made
+            mixedPrecision?.Validate();
             using var log = new TrainingLog(Environment.Host, ComponentName);
             TorchRuntime.EnsureAvailable();
 
@@ -141,7 +150,7 @@ namespace Microsoft.ML.MixedPrecision
             using var checkpoints = CheckpointSession.Open(o, fingerprint, log);
             TrainingSummary summary;
             using (NativeHeap.RetainFreedMemory())
-                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, checkpoints), model, train, validation);
+                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, o.Epochs ?? steps.DefaultEpochs, checkpoints), model, train, validation);
 
             ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model
             model.to(torch.CPU);

@@ -5,13 +5,13 @@ using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.to
 
 namespace Microsoft.ML.MixedPrecision.Training
 {
-    /// <summary>What one fit has resolved before training starts: options, precision, device, log, seed, classes, checkpoints.</summary>
+    /// <summary>What one fit has resolved before training starts: options, epochs, precision, device, log, seed, classes, checkpoints.</summary>
     internal sealed class FitContext
     {
         private int _phases;
 
         public FitContext(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int seed, int classCount,
-            CheckpointSession checkpoints = null)
+            int epochs, CheckpointSession checkpoints = null)
         {
             Options = options;
             Precision = precision;
@@ -19,6 +19,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             Log = log;
             Seed = seed;
             ClassCount = classCount;
+            Epochs = epochs;
             Checkpoints = checkpoints;
         }
 
@@ -29,15 +30,18 @@ namespace Microsoft.ML.MixedPrecision.Training
         public int Seed { get; }
         public int ClassCount { get; }
 
+        /// <summary>The fit's epochs: <see cref="ClassificationTrainerOptionsBase.Epochs"/>, or the trainer's default when it is null.</summary>
+        public int Epochs { get; }
+
         /// <summary>The fit's checkpoints; null when <see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/> is.</summary>
         public CheckpointSession Checkpoints { get; }
 
         /// <summary>
-        /// Runs the shared training loop over <paramref name="train"/> (one phase; null: all epochs, all parameters). The
+        /// Runs the shared training loop over <paramref name="train"/> (one phase; null: <see cref="Epochs"/> epochs, all parameters). The
         /// phases of a fit are numbered in the order they run, which is how a checkpoint says where a fit stopped.
         /// </summary>
         public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, TrainingPhase phase = null)
             where TBatch : HostBatch
-            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase, Checkpoints, _phases++);
+            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase ?? new TrainingPhase { Epochs = Epochs }, Checkpoints, _phases++);
     }
 }

@@ -25,6 +25,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>The fraction held out when neither ValidationSet nor ValidationSetFraction is set.</summary>
         public virtual double DefaultValidationSetFraction => ClassificationTrainerOptionsBase.DefaultValidationSetFraction;
 
+        /// <summary>The epochs when <see cref="ClassificationTrainerOptionsBase.Epochs"/> is null (the template resolves it once, <see cref="FitContext.Epochs"/>).</summary>
+        public virtual int DefaultEpochs => ClassificationTrainerOptionsBase.DefaultEpochs;
+
         /// <summary>Trains <paramref name="model"/>: one or more phases of the shared loop.</summary>
         public abstract TrainingSummary Train(FitContext fit, Module model, TExamples train, TExamples validation);
 

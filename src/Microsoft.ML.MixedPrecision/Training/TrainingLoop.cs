@@ -17,7 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     /// forward + loss in the precision plugin's region, scaled backward, unscale → clip → step → update, the learning
     /// rate advanced only after a real optimizer step, validation and early stopping per epoch, float32 master weights.
     /// </summary>
-    internal sealed class TrainingLoop
+    internal sealed partial class TrainingLoop
     {
         private readonly ClassificationTrainerOptionsBase _options;
         private readonly PrecisionPlugin _precision;
@@ -40,229 +40,26 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// the checkpoint was written after).
         /// </summary>
         public TrainingSummary Run<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, int seed,
-            TrainingPhase phase = null, CheckpointSession checkpoints = null, int phaseIndex = 0)
+            TrainingPhase phase, CheckpointSession checkpoints = null, int phaseIndex = 0)
             where TBatch : HostBatch
         {
-            phase ??= new TrainingPhase { Epochs = _options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs };
             if (checkpoints?.CompletedPhase(phaseIndex) is { } finished)
             {
                 _log.Info($"Training {phase.Name}: finished before the checkpoint resumed from; not trained again.");
                 return finished;
             }
-            var total = Stopwatch.StartNew();
-            model.to(_device);
-            model.train();
-            var groups = phase.ParameterGroups ?? new[] { new ParameterGroup(model.parameters()) };
-            var parameters = groups.SelectMany(g => g.Parameters).ToArray();
-            using var optimizer = CreateOptimizer(groups);
-            using var classWeights = ClassWeights(train.Labels);
-
-            int batchSize = _options.BatchSize;
-            int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, batchSize);
-            int batchesPerEpoch = (examplesPerEpoch + batchSize - 1) / batchSize;
-            int accumulation = _options.GradientAccumulationSteps;
-            long stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
-            var schedule = new LearningRateScheduler(_options.LearningRateSchedule ?? phase.DefaultSchedule, _options.LearningRate,
-                stepsPerEpoch * phase.Epochs, _options.WarmupFraction);
-
-            _log.Info($"Training {phase.Name} on {_device} in {_precision.Precision}: {train.Count} examples, {validation?.Count ?? 0} for validation, " +
-                      $"{phase.Epochs} epochs of {batchesPerEpoch} batches of {batchSize}" +
-                      (classWeights is null ? "." : ", class-balanced loss weights."));
-
-            using var counts = new ClassificationCounts(_classCount, _device);
-            var divergence = new DivergenceGuard(_options, _precision.Precision.ToString());
-            var progress = new TrainingProgress { Epoch = phase.FirstEpoch, LearningRate = schedule.At(0) };
-            Dictionary<string, Tensor> bestWeights = null;
-            int lastEpoch = phase.FirstEpoch + phase.Epochs - 1;
-
-            try
+            TrainingSummary summary;
+            using (var run = new PhaseRun<TBatch>(this, model, train, validation, seed, phase, checkpoints, phaseIndex))
             {
-                using (var resume = checkpoints?.TakeResumePoint(phaseIndex))
-                {
-                    if (resume != null)
-                    {
-                        bestWeights = CheckpointSession.Restore(resume, model, optimizer, _precision, _device);
-                        progress = resume.Progress;
-                        divergence.NonFiniteInARow = progress.NonFiniteLossesInARow;
-                    }
-                }
-
-                for (int epoch = progress.Epoch; epoch <= lastEpoch && !progress.StoppedEarly; epoch++)
-                {
-                    model.train();
-                    counts.Reset();
-                    int batchIndex = 0, micro = 0;
-                    var epochClock = Stopwatch.StartNew();
-                    int[] order;
-                    if (progress.EpochOrder != null)
-                    {
-                        // Resumed mid-epoch: the interrupted epoch's order and running counts, from its next batch on.
-                        order = progress.EpochOrder;
-                        batchIndex = progress.Batch;
-                        counts.LoadState(progress.EpochCounts);
-                    }
-                    else
-                    {
-                        order = ExampleOrder.EpochOrder(train, batchSize, seed, epoch);
-                    }
-                    optimizer.zero_grad();
-
-                    int epochNumber = epoch;
-                    using (var prefetcher = new BatchPrefetcher<TBatch>(train, order, batchSize,
-                               batch => new Random(ExampleOrder.SeedFor(seed, epochNumber, batch)), phase.Augment, firstBatch: batchIndex))
-                    {
-                        foreach (var hostBatch in prefetcher.Batches())
-                        {
-                            ThrowIfCanceled();
-                            using (NewDisposeScope())
-                            {
-                                var input = train.ToTensors(hostBatch, _device);
-                                var target = tensor(hostBatch.Labels, device: _device);
-                                Tensor logits, loss;
-                                using (_precision.ForwardContext())
-                                {
-                                    logits = model.forward(input);
-                                    loss = nn.functional.cross_entropy(logits, target, weight: classWeights);
-                                }
-                                if (batchIndex == 0)
-                                    progress.ObservedActivation = phase.ActivationProbe?.Invoke();
-                                divergence.Observe(loss, epoch, batchIndex + 1);
-                                int groupSize = GradientAccumulation.GroupSize(batchIndex, prefetcher.BatchCount, accumulation);
-                                _precision.Backward(groupSize > 1 ? loss / groupSize : loss);
-                                counts.Add(loss, logits, target, hostBatch.Labels);
-                            }
-                            batchIndex++;
-                            micro++;
-
-                            if (micro == accumulation || batchIndex == prefetcher.BatchCount)
-                            {
-                                progress.LearningRate = schedule.At(progress.OptimizerSteps);
-                                SetLearningRate(optimizer, groups, progress.LearningRate);
-                                bool stepped;
-                                // Its own scope: the clipping norm and the scaler's found-inf flags are freed here instead of
-                                // being left to the finalizer.
-                                using (NewDisposeScope())
-                                {
-                                    if (_options.GradientClipNorm.HasValue)
-                                    {
-                                        _precision.UnscaleGradients(optimizer);
-                                        nn.utils.clip_grad_norm_(parameters, _options.GradientClipNorm.Value);
-                                    }
-                                    stepped = _precision.OptimizerStep(optimizer);
-                                    _precision.Update();
-                                    optimizer.zero_grad();
-                                }
-                                if (stepped)
-                                    progress.OptimizerSteps++;
-                                micro = 0;
-
-                                if (stepped && checkpoints?.EveryOptimizerSteps is int every && progress.OptimizerSteps % every == 0 &&
-                                    batchIndex < prefetcher.BatchCount)
-                                {
-                                    progress.Epoch = epoch;
-                                    progress.Batch = batchIndex;
-                                    progress.EpochOrder = order;
-                                    progress.EpochCounts = counts.GetState();
-                                    progress.NonFiniteLossesInARow = divergence.NonFiniteInARow;
-                                    checkpoints.Save(phaseIndex, progress, model, optimizer, _precision, bestWeights);
-                                }
-                            }
-
-                            NativeHeap.TrimIfGrown();
-
-                            if (_options.MetricsCallback != null && batchIndex % _options.MetricsEveryBatches == 0 && batchIndex < prefetcher.BatchCount)
-                                _options.MetricsCallback(Report(epoch, batchIndex, batchesPerEpoch, progress.OptimizerSteps, counts,
-                                    progress.LearningRate, epochClock, total, null, isEpochEnd: false));
-                        }
-                    }
-
-                    double samplesPerSecond = counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
-                    progress.SamplesPerSecondSum += samplesPerSecond;
-                    EvaluationResult? validationResult = validation != null && validation.Count > 0
-                        ? Evaluate(model, validation)
-                        : null;
-                    var metrics = Report(epoch, batchIndex, batchesPerEpoch, progress.OptimizerSteps, counts, progress.LearningRate, epochClock, total,
-                        validationResult, isEpochEnd: true, samplesPerSecond);
-                    progress.Epochs.Add(metrics);
-                    _log.Info(metrics.ToString());
-                    _options.MetricsCallback?.Invoke(metrics);
-
-                    if (_precision.LossScale < 1.0)
-                        _log.Warning($"The loss scale fell to {_precision.LossScale:G3}: nearly every step overflows, so the model is probably diverging " +
-                                     "(try a lower learning rate, or BFloat16).");
-
-                    if (validationResult.HasValue)
-                        TrackBest(progress, validationResult.Value, epoch, model, ref bestWeights);
-
-                    progress.Epoch = epoch + 1;
-                    progress.Batch = 0;
-                    progress.EpochOrder = null;
-                    progress.EpochCounts = null;
-                    progress.NonFiniteLossesInARow = divergence.NonFiniteInARow;
-                    checkpoints?.Save(phaseIndex, progress, model, optimizer, _precision, bestWeights);
-                }
-
-                if (bestWeights != null && progress.BestEpoch != progress.Epochs[^1].Epoch)
-                {
-                    _log.Info($"Restoring the weights of epoch {progress.BestEpoch} (best validation accuracy {progress.BestAccuracy:P2}).");
-                    using (no_grad())
-                        model.load_state_dict(bestWeights);
-                }
+                run.Resume();
+                for (int epoch = run.Progress.Epoch; epoch <= run.LastEpoch && !run.Progress.StoppedEarly; epoch++)
+                    run.TrainEpoch(epoch);
+                run.RestoreBestWeights();
+                model.eval();
+                summary = run.Summary();
             }
-            finally
-            {
-                DisposeAll(bestWeights);
-            }
-
-            model.eval();
-            var epochs = progress.Epochs;
-            var summary = new TrainingSummary
-            {
-                Precision = _precision.Precision,
-                Device = _device.ToString(),
-                EpochsRun = epochs.Count,
-                StoppedEarly = progress.StoppedEarly,
-                BestEpoch = progress.BestEpoch,
-                BestValidationAccuracy = progress.BestEpoch.HasValue ? progress.BestAccuracy : null,
-                BestValidationMacroAccuracy = progress.BestMacroAccuracy,
-                OptimizerSteps = progress.OptimizerSteps,
-                SkippedSteps = _precision.SkippedSteps,
-                FinalLossScale = _precision.LossScale,
-                MeanSamplesPerSecond = epochs.Count == 0 ? 0 : progress.SamplesPerSecondSum / epochs.Count,
-                Elapsed = total.Elapsed,
-                ObservedActivationType = progress.ObservedActivation,
-                Epochs = epochs,
-            };
             checkpoints?.PhaseFinished(summary);
             return summary;
-        }
-
-        /// <summary>Early stopping and best weights: records an epoch's validation result, stopping after the patience.</summary>
-        private void TrackBest(TrainingProgress progress, EvaluationResult validation, int epoch, Module model, ref Dictionary<string, Tensor> bestWeights)
-        {
-            double accuracy = validation.Accuracy;
-            if (accuracy > progress.BestAccuracy + _options.EarlyStoppingMinDelta || progress.BestEpoch is null)
-            {
-                progress.BestAccuracy = Math.Max(progress.BestAccuracy, accuracy);
-                progress.BestMacroAccuracy = validation.MacroAccuracy;
-                progress.BestEpoch = epoch;
-                progress.EpochsWithoutImprovement = 0;
-                if (_options.RestoreBestWeights)
-                {
-                    DisposeAll(bestWeights);
-                    bestWeights = Snapshot(model);
-                }
-            }
-            else
-            {
-                progress.EpochsWithoutImprovement++;
-                if (_options.EarlyStoppingPatience.HasValue && progress.EpochsWithoutImprovement >= _options.EarlyStoppingPatience.Value)
-                {
-                    _log.Info($"Early stopping after epoch {epoch}: no validation-accuracy gain of {_options.EarlyStoppingMinDelta} " +
-                              $"for {progress.EpochsWithoutImprovement} epochs (best {progress.BestAccuracy:P2} at epoch {progress.BestEpoch}).");
-                    progress.StoppedEarly = true;
-                }
-            }
         }
 
         /// <summary>Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>

@@ -25,10 +25,13 @@ namespace Microsoft.ML.MixedPrecision
         internal const int PretrainedImageSize = 128;
         private const double DefaultPretrainedMinCropArea = 0.25;
         private const int PretrainedMaxRowsForSmallImages = 10_000;
-        internal ImageClassificationTrainer(TrainerEnvironment env, Options options)
-            : base(env, options)
+        internal ImageClassificationTrainer(TrainerEnvironment env, Options options, MixedPrecisionOptions mixedPrecision = null)
+            : base(env, options, mixedPrecision)
         {
         }
+
+        /// <summary>The same trainer, training in the precision <paramref name="mixedPrecision"/> asks for.</summary>
+        internal ImageClassificationTrainer WithPrecision(MixedPrecisionOptions mixedPrecision) => new(Environment, TrainerOptions, mixedPrecision);
 
         private protected override void CheckFeatureColumns(SchemaShape inputSchema)
         {

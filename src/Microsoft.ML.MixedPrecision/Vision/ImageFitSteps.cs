@@ -185,7 +185,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             {
                 return fit.Train(model, train, validation, new TrainingPhase
                 {
-                    Epochs = Options.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs,
+                    Epochs = fit.Epochs,
                     ActivationProbe = () => resnet.LastActivationDType?.ToString(),
                 });
             }

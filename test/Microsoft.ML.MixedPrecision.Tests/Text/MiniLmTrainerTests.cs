@@ -29,7 +29,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             "  tabs\tand\nnewlines  ", "$5+3=8 ~ über-naïve café 東京",
         };
 
-        private static (MixedPrecisionTransformer Model, List<string> Log)? _fitted;
+        private static (TextClassificationTransformer Model, List<string> Log)? _fitted;
 
         internal static TextClassificationTrainer.Options SmallOptions() => new TextClassificationTrainer.Options
         {
@@ -41,7 +41,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         };
 
         /// <summary>One AMP fine-tune with default options (Auto: the pretrained encoder) shared by the tests that only read it.</summary>
-        private static (MixedPrecisionTransformer Model, List<string> Log) Fitted()
+        private static (TextClassificationTransformer Model, List<string> Log) Fitted()
         {
             if (_fitted is { } done)
                 return done;
@@ -51,7 +51,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var model = TextClassificationTrainerTests.Pipeline(ml, ml.MulticlassClassification.Trainers.TextClassification(SmallOptions())
                     .WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 })) // Auto is Float32 on a CPU without bf16
                 .Fit(ml.Data.LoadFromEnumerable(Train));
-            var trained = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
+            var trained = ((IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single();
             _fitted = (trained, log);
             return _fitted.Value;
         }

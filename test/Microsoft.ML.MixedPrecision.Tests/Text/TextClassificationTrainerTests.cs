@@ -57,11 +57,11 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var estimator = ml.MulticlassClassification.Trainers.TextClassification(SmallOptions())
                 .WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 });
             var model = Pipeline(ml, estimator).Fit(ml.Data.LoadFromEnumerable(Train));
-            var amp = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
-            amp.PrecisionUsed.Should().Be(TrainingPrecision.BFloat16);
+            var amp = ((IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single();
+            amp.Summary.Precision.Should().Be(TrainingPrecision.BFloat16);
             amp.Summary.ObservedActivationType.Should().Be("BFloat16", "the encoder's attention ran under bf16 autocast");
             amp.Summary.SkippedSteps.Should().Be(0);
-            amp.Model.Should().BeOfType<TextClassificationTransformer>();
+            estimator.MixedPrecision.Precision.Should().Be(TrainingPrecision.BFloat16, "WithMixedPrecision returns the same kind of trainer, which fits the same kind of model");
             ml.MulticlassClassification.Evaluate(model.Transform(ml.Data.LoadFromEnumerable(Test))).MacroAccuracy.Should().BeGreaterThan(0.9);
         }
 

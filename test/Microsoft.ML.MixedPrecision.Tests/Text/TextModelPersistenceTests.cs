@@ -73,7 +73,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var ml = new MLContext(seed: 1);
             var data = ml.Data.LoadFromEnumerable(SyntheticText.Pairs(60, seed: 6));
             var model = Train(ml, data, sentence2: "Sentence2");
-            model.Transform(data).Schema.GetColumnOrNull(TextClassificationTrainer.PairColumnName).Should().BeNull("the temporary pair column is dropped");
+            model.Transform(data).Schema.GetColumnOrNull(MixedPrecision.Text.TextFitSteps.PairColumnName).Should().BeNull("the temporary pair column is dropped");
             AssertSavedModelIsStockAndIdentical(ml, model, data);
         }
 
@@ -102,7 +102,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             slotNames.DenseValues().Select(s => s.ToString()).Should().Equal(SyntheticText.Topics);
 
             var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
-            var trainerOnly = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
+            var trainerOnly = ((IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single();
             var metrics = ml.MulticlassClassification.Evaluate(trainerOnly.Transform(keyed));
             metrics.ConfusionMatrix.NumberOfClasses.Should().Be(3);
 

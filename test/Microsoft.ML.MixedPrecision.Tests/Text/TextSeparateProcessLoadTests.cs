@@ -30,7 +30,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             try
             {
                 // The trainer's model alone (text in, Score + key PredictedLabel out): the consumer has no Label column.
-                var trained = ((System.Collections.Generic.IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
+                var trained = ((System.Collections.Generic.IEnumerable<ITransformer>)model).OfType<TextClassificationTransformer>().Single();
                 ml.Model.Save(trained, data.Schema, zip);
                 string[] sentences = { "The striker scored a goal!", "", "Bake the dough with garlic and butter.", "ÉTOILES et planète: «orbit» 😀" };
                 var input = ml.Data.LoadFromEnumerable(sentences.Select(s => new SyntheticText.Row { Sentence1 = s, Label = SyntheticText.Topics[0] }));

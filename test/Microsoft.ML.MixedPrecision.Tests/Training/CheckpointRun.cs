@@ -48,8 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(Data(ml)).Transform(Data(ml));
             if (precision == TrainingPrecision.Float32)
                 return trainer.Fit(data);
-            var amp = trainer.WithMixedPrecision(new MixedPrecisionOptions { Precision = precision }).Fit(data);
-            return (TextClassificationTransformer)amp.Model;
+            return trainer.WithMixedPrecision(new MixedPrecisionOptions { Precision = precision }).Fit(data);
         }
 
         /// <summary>

@@ -106,5 +106,27 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             trainer.TrainerOptions.BatchSize = 0;
             ShouldBeRefused(() => trainer.Fit(data), "BatchSize", 0);
         }
+
+        [TestMethod]
+        public void With_mixed_precision_returns_a_new_trainer_of_the_same_type_and_leaves_the_float32_one_as_it_was()
+        {
+            var ml = new MLContext(seed: 1);
+            var fp32 = ml.MulticlassClassification.Trainers.TextClassification();
+            var amp = fp32.WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 });
+            amp.Should().BeOfType<TextClassificationTrainer>().And.NotBeSameAs(fp32);
+            amp.MixedPrecision.Precision.Should().Be(TrainingPrecision.BFloat16);
+            amp.TrainerOptions.Should().BeSameAs(fp32.TrainerOptions);
+            fp32.MixedPrecision.Should().BeNull("the trainer WithMixedPrecision was called on still trains in float32");
+            ml.MulticlassClassification.Trainers.ImageClassification().WithMixedPrecision().MixedPrecision.Precision
+                .Should().Be(TrainingPrecision.Auto);
+        }
+
+        [TestMethod]
+        public void Invalid_mixed_precision_option_is_refused_by_with_mixed_precision()
+        {
+            var ml = new MLContext(seed: 1);
+            ShouldBeRefused(() => ml.MulticlassClassification.Trainers.ImageClassification()
+                .WithMixedPrecision(new MixedPrecisionOptions { GrowthFactor = 0.5 }), nameof(MixedPrecisionOptions.GrowthFactor), 0.5);
+        }
     }
 }

@@ -58,7 +58,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
             var validation = Points(256, seed: 2, (x0, x1) => x0 + x1 > 0);
             using var log = new TrainingLog(new MLContext(1), "RestoreBestWeightsTests");
             using var precision = PrecisionResolver.Float32();
-            var summary = new TrainingLoop(options, precision, CPU, log, classCount: 2).Run<FeatureTrainingData.FeatureBatch>(model, train, validation, seed: 3);
+            var summary = new TrainingLoop(options, precision, CPU, log, classCount: 2).Run<FeatureTrainingData.FeatureBatch>(model, train, validation, seed: 3, new TrainingPhase { Epochs = options.Epochs.Value });
             return new Run(summary, epochWeights, Weights());
         }
 

@@ -75,8 +75,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             var estimator = ml.MulticlassClassification.Trainers.ImageClassification(SmallOptions())
                 .WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 });
             var model = Pipeline(ml, estimator).Fit(train);
-            var amp = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
-            amp.PrecisionUsed.Should().Be(TrainingPrecision.BFloat16);
+            var amp = ((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single();
+            amp.Summary.Precision.Should().Be(TrainingPrecision.BFloat16);
             amp.Summary.ObservedActivationType.Should().Be("BFloat16", "the ResNet's first convolution ran under bf16 autocast");
             amp.Summary.SkippedSteps.Should().Be(0);
             amp.Summary.FinalLossScale.Should().Be(1.0, "bf16 needs no loss scaling");
@@ -93,7 +93,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             options.Epochs = 1;
             var model = Pipeline(ml, ml.MulticlassClassification.Trainers.ImageClassification(options).WithMixedPrecision())
                 .Fit(ml.Data.LoadFromEnumerable(_train.Rows.Take(30)));
-            ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single().PrecisionUsed.Should().Be(expected);
+            ((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single().Summary.Precision.Should().Be(expected);
         }
 
         [TestMethod]
@@ -105,8 +105,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             var model = Pipeline(ml, ml.MulticlassClassification.Trainers.ImageClassification(options)
                     .WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.Float16, GrowthInterval = 3 }))
                 .Fit(ml.Data.LoadFromEnumerable(_train.Rows.Take(48)));
-            var amp = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
-            amp.PrecisionUsed.Should().Be(TrainingPrecision.Float16);
+            var amp = ((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single();
+            amp.Summary.Precision.Should().Be(TrainingPrecision.Float16);
             amp.Summary.ObservedActivationType.Should().Be("Float16");
             amp.Summary.FinalLossScale.Should().NotBe(1.0, "loss scaling is on by default for Float16");
         }

@@ -88,7 +88,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             slotNames.DenseValues().Select(s => s.ToString()).Should().Equal("horizontal", "vertical", "blob");
 
             var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
-            var trainerOnly = ((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single();
+            var trainerOnly = ((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single();
             var metrics = ml.MulticlassClassification.Evaluate(trainerOnly.Transform(keyed));
             metrics.ConfusionMatrix.NumberOfClasses.Should().Be(3);
 

@@ -182,7 +182,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             model.Head.weight.shape.Should().Equal(3, 512);
             var before = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
             using var precision = PrecisionResolver.Float32();
-            var summary = steps.Train(new FitContext(options, precision, CPU, log, seed: 5, classCount: 3), model, train, null);
+            var summary = steps.Train(new FitContext(options, precision, CPU, log, seed: 5, classCount: 3, epochs: options.Epochs ?? 10), model, train, null);
             summary.EpochsRun.Should().Be(2);
 
             var after = model.state_dict();
@@ -212,7 +212,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                     ValidationSetFraction = 0.2, Seed = 3,
                 }).WithMixedPrecision(new MixedPrecisionOptions { Precision = TrainingPrecision.BFloat16 })) // Auto is Float32 on a CPU without bf16
                 .Fit(raw);
-            var trainer = (ImageClassificationTransformer)((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single().Model;
+            var trainer = ((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single();
             trainer.Architecture.Should().Be(ResNetArchitecture.PretrainedResNet18);
             logs.Should().ContainSingle().Which.Should().Contain("PretrainedResNet18").And.Contain("ResNet18.onnx");
             trainer.Summary.EpochsRun.Should().Be(2, "one head-only epoch, then one of all layers");
@@ -246,7 +246,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                         ImageHeight = 64, ImageWidth = 64, Seed = 3,
                     }).WithMixedPrecision())
                     .Fit(raw);
-                return ((ImageClassificationTransformer)((IEnumerable<ITransformer>)model).OfType<MixedPrecisionTransformer>().Single().Model).Summary;
+                return (((IEnumerable<ITransformer>)model).OfType<ImageClassificationTransformer>().Single()).Summary;
             }
 
             var pretrainedLogs = new List<string>();

@@ -10,7 +10,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     /// The per-character rules of HuggingFace's BERT-uncased BasicTokenizer (clean_text, tokenize_chinese_chars,
     /// lowercase + strip_accents, whitespace and punctuation splitting), in one place so that the managed tokenizer
     /// (<see cref="BertUncasedNormalizer"/>, <see cref="BertUncasedPreTokenizer"/>) and the tables of its ONNX form
-    /// (<see cref="Onnx.WordPieceOnnx"/>) are computed from the same code and the same Unicode data (this runtime's).
+    /// (<see cref="WordPieceOnnx"/>) are computed from the same code and the same Unicode data (this runtime's).
     /// Every rule is a function of one code point; that is what lets ONNX apply them as lookup tables.
     /// The Unicode version is the runtime's (.NET 10: 16.0), so code points assigned after the reference's Python
     /// (3.11: 14.0) are kept here where Python drops them as unassigned; an exported graph carries the tables of the

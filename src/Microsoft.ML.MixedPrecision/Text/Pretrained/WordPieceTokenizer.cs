@@ -22,7 +22,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 
     /// <summary>
     /// The tokenizer of the pretrained text encoder (bert-base-uncased WordPiece), used in training; its ONNX form
-    /// (<see cref="Onnx.WordPieceOnnx"/>) computes the same ids when scoring. It tokenizes like HuggingFace's
+    /// (<see cref="WordPieceOnnx"/>) computes the same ids when scoring. It tokenizes like HuggingFace's
     /// BERT-uncased pipeline: clean, space CJK ideographs, lowercase, strip accents, split on whitespace and around
     /// every punctuation mark (<see cref="BertUncasedCharacters"/>), then WordPiece greedy longest-match-first with
     /// "##" continuations; a word of more than <see cref="MaxInputCharsPerWord"/> code points, or one that cannot be

@@ -54,7 +54,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         {
             var o = Options;
             bool frozen = o.Backbone == BackboneTraining.Frozen;
-            int headEpochs = frozen ? o.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs : o.HeadOnlyEpochs;
+            int headEpochs = frozen ? fit.Epochs : o.HeadOnlyEpochs;
             _model.SetChannelsLast(true);
             _model.to(fit.Device);
             try
@@ -87,7 +87,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 var all = fit.Train(_model, train, validation, new TrainingPhase
                 {
                     Name = "all layers",
-                    Epochs = o.Epochs ?? ClassificationTrainerOptionsBase.DefaultEpochs,
+                    Epochs = fit.Epochs,
                     FirstEpoch = headEpochs + 1,
                     ParameterGroups = ParameterGroup.DecayMatricesOnly(_model.BackboneParameters(), o.BackboneLearningRateFactor)
                         .Concat(ParameterGroup.DecayMatricesOnly(_model.Head.parameters(), 1.0)).ToArray(),
