@@ -2,7 +2,7 @@
 // TorchSharp loop, peak memory, model FLOPs utilization and scoring throughput, for the image and text trainers and the
 // image trainer's fine-tune of the pretrained ResNet18.
 // FP32 and AMP measurements alternate in this one process (memory: one child process per measurement); every figure
-// is a median; ratios are computed from the medians. The last line printed is one JSON object (see README, Performance).
+// is a median; ratios are computed from the medians. The last line printed is one JSON object (see docs/benchmarks.md).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;

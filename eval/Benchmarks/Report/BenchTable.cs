@@ -8,7 +8,7 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
 {
-    /// <summary>The run's results as a Markdown table (for the README) and as the one-line JSON summary.</summary>
+    /// <summary>The run's results as a Markdown table (for docs/benchmarks.md) and as the one-line JSON summary.</summary>
     internal static class BenchTable
     {
         public static string Markdown(IReadOnlyList<WorkloadResult> results, IReadOnlyDictionary<string, ScoringRun> scoring, double bf16Gemm, double fp32Gemm)

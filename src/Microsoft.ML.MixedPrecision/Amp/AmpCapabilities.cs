@@ -17,9 +17,6 @@ namespace Microsoft.ML.MixedPrecision.Amp
         /// <summary>True when the CPU has AVX512-BF16 or AMX-BF16 (Linux: read from /proc/cpuinfo).</summary>
         public static bool CpuHasFastBFloat16 => CpuFlags.Value.Contains("avx512_bf16") || CpuFlags.Value.Contains("amx_bf16");
 
-        /// <summary>True when the CPU has AMX tiles for bf16 (Sapphire Rapids and later).</summary>
-        public static bool CpuHasAmx => CpuFlags.Value.Contains("amx_bf16");
-
         /// <summary>True when TorchSharp sees a CUDA device (never with the TorchSharp-cpu package).</summary>
         public static bool IsCudaAvailable
         {
@@ -28,16 +25,6 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 TorchRuntime.EnsureAvailable();
                 return torch.cuda.is_available();
             }
-        }
-
-        /// <summary>Whether autocast to <paramref name="dtype"/> is supported and fast on <paramref name="device"/>.</summary>
-        public static bool IsFast(DeviceType device, ScalarType dtype)
-        {
-            if (device == DeviceType.CPU)
-                return dtype == ScalarType.BFloat16 && CpuHasFastBFloat16; // fp16 on CPU has no fast kernel
-            if (device == DeviceType.CUDA)
-                return IsCudaAvailable && (dtype == ScalarType.Float16 || dtype == ScalarType.BFloat16);
-            return false;
         }
 
         /// <summary>

@@ -17,7 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// these head sizes (fwd + bwd, measured by the benchmark's layer table: 45.6 vs 12.1 ms for 12 heads of 32 × 40
     /// tokens, 4.9 vs 4.6 ms for 2 heads of 64). With dropout it is written out (<see cref="Attend"/>), and there the two
     /// batched matmuls run in the activations' dtype, bf16 under autocast as PyTorch's rules have it, about twice as fast
-    /// as float32 (README, "Attention in bf16 when training").
+    /// as float32 (docs/decisions/2026-12-03-attention-bf16.md).
     /// </summary>
     internal sealed class MultiHeadSelfAttention : nn.Module<Tensor, Tensor, Tensor>
     {

@@ -12,7 +12,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     /// by the seed and each batch draws its augmentation from its own <see cref="Random"/> (by batch index), so a run is
     /// reproducible whatever the timing, and an epoch resumed at a later batch draws what it would have drawn.
     /// The worker refills the queue only once it has run down to <see cref="RefillAt"/> batches, then fills it up: woken
-    /// once per batch, on 2 cores busy with libtorch's threads, it cost the text step about 4 % (README, Performance).
+    /// once per batch, on 2 cores busy with libtorch's threads, it cost the text step about 4 % (docs/decisions/2026-12-03-prefetcher-bursts.md).
     /// </summary>
     internal sealed class BatchPrefetcher<TBatch> : IDisposable where TBatch : HostBatch
     {

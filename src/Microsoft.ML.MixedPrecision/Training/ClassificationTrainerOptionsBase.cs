@@ -95,7 +95,7 @@ namespace Microsoft.ML.MixedPrecision
         /// Fraction of the training data held out for validation when no <see cref="ValidationSet"/> is given (0 = none).
         /// Default null: 0.1 when the network learns from scratch and for the text trainer; 0 for the pretrained image
         /// backbone, which trains on every row with its fixed schedule and keeps the last epoch (on two small image sets
-        /// that scored higher and varied less between seeds than a 10 % hold-out; README, "Pretrained backbone").
+        /// that scored higher and varied less between seeds than a 10 % hold-out; docs/decisions/2026-12-02-pretrained-holdout-default.md).
         /// </summary>
         public double? ValidationSetFraction { get; set; }
 
@@ -178,7 +178,7 @@ namespace Microsoft.ML.MixedPrecision
             Check(CheckpointsToKeep > 0, nameof(CheckpointsToKeep), $"must be positive (was {CheckpointsToKeep})");
         }
 
-        protected static void Check(bool condition, string option, string problem)
+        private protected static void Check(bool condition, string option, string problem)
         {
             if (!condition)
                 throw new ArgumentOutOfRangeException(option, $"Option {option} {problem}.");

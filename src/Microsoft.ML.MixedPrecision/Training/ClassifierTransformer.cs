@@ -9,7 +9,7 @@ namespace Microsoft.ML.MixedPrecision
     /// A fitted classifier of this library. It is a thin view over a chain of stock ML.NET transformers around
     /// <c>ApplyOnnxModel</c> (the FP32 network as ONNX): Transform, schema propagation and saving all go to that chain.
     /// Saving writes the chain itself, so <c>mlContext.Model.Load</c> needs neither this library nor TorchSharp
-    /// (image-bytes input aside: see the README) and returns the stock chain.
+    /// (image-bytes input aside: see docs/models.md, "The saved model in detail") and returns the stock chain.
     /// </summary>
     public abstract class ClassifierTransformer : ITransformer
     {

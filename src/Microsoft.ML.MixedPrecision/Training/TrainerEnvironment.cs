@@ -33,13 +33,6 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>A context to create stock estimators with.</summary>
         public MLContext Builder { get; }
 
-        public static TrainerEnvironment FromContext(MLContext mlContext)
-        {
-            if (mlContext == null)
-                throw new ArgumentNullException(nameof(mlContext));
-            return new TrainerEnvironment(mlContext, mlContext.GpuDeviceId, mlContext.FallbackToCpu);
-        }
-
         public static TrainerEnvironment FromCatalog(object catalog)
         {
             if (catalog == null)

@@ -6,39 +6,39 @@ namespace Microsoft.ML.MixedPrecision
     public sealed class TrainingMetrics
     {
         /// <summary>1-based epoch.</summary>
-        public int Epoch { get; init; }
+        public int Epoch { get; internal init; }
         /// <summary>Micro-batches processed in this epoch so far.</summary>
-        public int BatchesProcessed { get; init; }
+        public int BatchesProcessed { get; internal init; }
         /// <summary>Micro-batches in one epoch.</summary>
-        public int BatchesPerEpoch { get; init; }
+        public int BatchesPerEpoch { get; internal init; }
         /// <summary>Optimizer steps taken since training started (skipped steps not counted).</summary>
-        public long OptimizerSteps { get; init; }
+        public long OptimizerSteps { get; internal init; }
         /// <summary>Mean cross-entropy of this epoch's batches so far.</summary>
-        public double TrainingLoss { get; init; }
+        public double TrainingLoss { get; internal init; }
         /// <summary>Accuracy on this epoch's training batches so far.</summary>
-        public double TrainingAccuracy { get; init; }
+        public double TrainingAccuracy { get; internal init; }
         /// <summary>Mean over classes of each class's accuracy on this epoch's training batches so far (ML.NET's MacroAccuracy).</summary>
-        public double TrainingMacroAccuracy { get; init; }
+        public double TrainingMacroAccuracy { get; internal init; }
         /// <summary>Validation cross-entropy at the end of an epoch (null mid-epoch or without validation data).</summary>
-        public double? ValidationLoss { get; init; }
+        public double? ValidationLoss { get; internal init; }
         /// <summary>Validation accuracy at the end of an epoch (null mid-epoch or without validation data).</summary>
-        public double? ValidationAccuracy { get; init; }
+        public double? ValidationAccuracy { get; internal init; }
         /// <summary>Validation macro accuracy (mean per-class accuracy) at the end of an epoch; null mid-epoch or without validation data.</summary>
-        public double? ValidationMacroAccuracy { get; init; }
+        public double? ValidationMacroAccuracy { get; internal init; }
         /// <summary>Learning rate of the latest step.</summary>
-        public double LearningRate { get; init; }
+        public double LearningRate { get; internal init; }
         /// <summary>Current loss scale (1 when loss scaling is off).</summary>
-        public double LossScale { get; init; }
+        public double LossScale { get; internal init; }
         /// <summary>Optimizer steps skipped because gradients overflowed, since training started.</summary>
-        public long SkippedSteps { get; init; }
+        public long SkippedSteps { get; internal init; }
         /// <summary>Training throughput of this epoch so far.</summary>
-        public double SamplesPerSecond { get; init; }
+        public double SamplesPerSecond { get; internal init; }
         /// <summary>The precision training runs in (Auto resolved).</summary>
-        public TrainingPrecision Precision { get; init; }
+        public TrainingPrecision Precision { get; internal init; }
         /// <summary>True for the report at the end of an epoch.</summary>
-        public bool IsEpochEnd { get; init; }
+        public bool IsEpochEnd { get; internal init; }
         /// <summary>Wall time since training started.</summary>
-        public TimeSpan Elapsed { get; init; }
+        public TimeSpan Elapsed { get; internal init; }
 
         public override string ToString() =>
             $"epoch {Epoch} batch {BatchesProcessed}/{BatchesPerEpoch}: loss {TrainingLoss:F4} acc {TrainingAccuracy:P2} macro {TrainingMacroAccuracy:P2}" +

@@ -14,24 +14,24 @@ namespace Microsoft.ML.MixedPrecision
     /// <summary>What a training run did: the precision it used, its per-epoch metrics, loss-scaling events.</summary>
     public sealed class TrainingSummary
     {
-        public TrainingPrecision Precision { get; init; }
-        public string Device { get; init; }
-        public int EpochsRun { get; init; }
-        public bool StoppedEarly { get; init; }
-        public int? BestEpoch { get; init; }
-        public double? BestValidationAccuracy { get; init; }
+        public TrainingPrecision Precision { get; internal init; }
+        public string Device { get; internal init; }
+        public int EpochsRun { get; internal init; }
+        public bool StoppedEarly { get; internal init; }
+        public int? BestEpoch { get; internal init; }
+        public double? BestValidationAccuracy { get; internal init; }
         /// <summary>Validation macro accuracy (mean per-class accuracy) at <see cref="BestEpoch"/>.</summary>
-        public double? BestValidationMacroAccuracy { get; init; }
-        public long OptimizerSteps { get; init; }
-        public long SkippedSteps { get; init; }
-        public double FinalLossScale { get; init; }
-        public double MeanSamplesPerSecond { get; init; }
+        public double? BestValidationMacroAccuracy { get; internal init; }
+        public long OptimizerSteps { get; internal init; }
+        public long SkippedSteps { get; internal init; }
+        public double FinalLossScale { get; internal init; }
+        public double MeanSamplesPerSecond { get; internal init; }
         [JsonInclude]
         public TimeSpan Elapsed { get; internal set; }
         /// <summary>The dtype the network's first layer produced in the last training forward pass (BFloat16 under bf16 autocast).</summary>
-        public string ObservedActivationType { get; init; }
+        public string ObservedActivationType { get; internal init; }
         /// <summary>The metrics reported at the end of each epoch.</summary>
-        public IReadOnlyList<TrainingMetrics> Epochs { get; init; }
+        public IReadOnlyList<TrainingMetrics> Epochs { get; internal init; }
 
         /// <summary>Rows of the input the fit did not use, with why (e.g. a missing label); empty when every row was used.</summary>
         public IReadOnlyList<SkippedRows> SkippedRows { get; internal set; } = Array.Empty<SkippedRows>();

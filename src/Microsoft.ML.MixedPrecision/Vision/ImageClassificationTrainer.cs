@@ -21,7 +21,7 @@ namespace Microsoft.ML.MixedPrecision
     {
         private const int MaxAutoImageSize = 224;
         private const int SmallArchitectureMaxSize = 64;
-        // Measured on small image sets (README, "Pretrained backbone"): 128 px keeps the pretrained accuracy at a third of 224's cost.
+        // Measured on small image sets (docs/decisions/2026-12-01-image-defaults.md): 128 px keeps the pretrained accuracy at a third of 224's cost.
         internal const int PretrainedImageSize = 128;
         private const double DefaultPretrainedMinCropArea = 0.25;
         private const int PretrainedMaxRowsForSmallImages = 10_000;

@@ -37,7 +37,7 @@ namespace Microsoft.ML.MixedPrecision
             /// <summary>
             /// With <see cref="BackboneTraining.FineTune"/>: whether the pretrained BatchNorm running statistics are updated from the
             /// training batches (false keeps them as pretrained, in inference mode, while the BatchNorm scales and shifts learn).
-            /// Default true: measured better on the small image sets of the README.
+            /// Default true: measured better on the small image sets (docs/decisions/2026-12-01-image-defaults.md).
             /// </summary>
             public bool UpdateBatchNormStatistics { get; set; } = true;
 
@@ -69,7 +69,7 @@ namespace Microsoft.ML.MixedPrecision
             /// <summary>
             /// Random-resized-crop augmentation: each training image is a random part of at least this fraction of its area
             /// (aspect 3:4 to 4:3) stretched back to full size; 1 turns it off. Null (default): 0.25 when fine-tuning the
-            /// pretrained network on images larger than 64 px (the first training images), else off (measured in the README:
+            /// pretrained network on images larger than 64 px (the first training images), else off (measured in docs/decisions/2026-12-02-random-resized-crop.md:
             /// it helped photos and clip-art of objects at varying scale, and hurt 28 px images upscaled to 128 px).
             /// </summary>
             public double? AugmentationMinCropArea { get; set; }

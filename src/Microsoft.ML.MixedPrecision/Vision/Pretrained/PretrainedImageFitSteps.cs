@@ -29,7 +29,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
 
         /// <summary>
         /// No hold-out by default: with a few hundred images a 10 % hold-out costs training rows and picks the epoch on a
-        /// few dozen of them; the fixed schedule's last epoch did better on both small sets measured (README).
+        /// few dozen of them; the fixed schedule's last epoch did better on both small sets measured (docs/decisions/2026-12-02-pretrained-holdout-default.md).
         /// </summary>
         public override double DefaultValidationSetFraction => 0;
 
