@@ -13,15 +13,16 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
         /// <summary>Read from the column <see cref="ImageBytesDecoder.InputColumnName"/> (variable-length Vector&lt;Byte&gt;).</summary>
         [ColumnName(ImageBytesDecoder.InputColumnName)]
         [VectorType]
-        public byte[] Bytes;
+        public byte[]? Bytes;
     }
 
     /// <summary>Output row of the decoding step: the decoded image (any size; later stock steps resize it).</summary>
     public sealed class DecodedImageRow
     {
+        /// <summary>The decoded image, written to the column <see cref="ImageBytesDecoder.OutputColumnName"/>.</summary>
         [ColumnName(ImageBytesDecoder.OutputColumnName)]
         [AnySizeImageType]
-        public MLImage Image;
+        public MLImage? Image;
 
         // One instance lives per cursor (ML.NET's CustomMapping creates it once per set of getters and calls the
         // mapping once per row it serves), so this counts the rows this cursor has decoded. Not a column.
@@ -38,6 +39,7 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
     /// </summary>
     public static class ImageBytesDecoder
     {
+        /// <summary>The CustomMapping contract the saved model names this step by (versioned: a changed decoder gets a new name).</summary>
         public const string ContractName = "Microsoft.ML.MixedPrecision.DecodeImageBytes.v1";
 
         /// <summary>Fixed input column of the step (CustomMapping saves no column names): the pipeline copies the user's bytes column here.</summary>
@@ -69,15 +71,15 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
             output.Image?.Dispose();
             output.Image = null;
 
-            byte[] bytes = input.Bytes;
-            string problem = Problem(bytes);
+            byte[]? bytes = input.Bytes;
+            string? problem = Problem(bytes);
             if (problem != null)
                 throw WithReason(bytes == null || bytes.Length == 0
                     ? new InvalidOperationException(Describe(row, bytes) + problem + ".")
                     : new InvalidDataException(Describe(row, bytes) + problem + "."), problem);
             try
             {
-                output.Image = MLImage.CreateFromStream(new MemoryStream(bytes, writable: false));
+                output.Image = MLImage.CreateFromStream(new MemoryStream(bytes!, writable: false)); // Problem() refused null and empty
             }
             catch (Exception e) when (e is ArgumentException || e is InvalidOperationException || e is NotSupportedException)
             {
@@ -102,7 +104,7 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
         /// What makes <paramref name="bytes"/> undecodable as far as the header tells (no pixel is decoded): empty, not a
         /// format SkiaSharp knows, or more than <see cref="MaxPixels"/> pixels. Null when the header is fine.
         /// </summary>
-        public static string Problem(byte[] bytes)
+        public static string? Problem(byte[]? bytes)
         {
             if (bytes == null || bytes.Length == 0)
                 return "the value is empty (0 bytes)";
@@ -120,7 +122,7 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
                 : null;
         }
 
-        private static string Describe(long row, byte[] bytes)
+        private static string Describe(long row, byte[]? bytes)
         {
             string head = bytes == null ? "" : BitConverter.ToString(bytes, 0, Math.Min(8, bytes.Length));
             return $"Could not decode the image in column '{InputColumnName}' (the pipeline's copy of the model's image-bytes input column) " +
@@ -138,10 +140,13 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
     [AttributeUsage(AttributeTargets.Field | AttributeTargets.Property)]
     public sealed class AnySizeImageTypeAttribute : DataViewTypeAttribute
     {
+        /// <summary>Two of these attributes are equal: they register the same type.</summary>
         public override bool Equals(DataViewTypeAttribute other) => other is AnySizeImageTypeAttribute;
 
+        /// <summary>The same for every instance (see <see cref="Equals(DataViewTypeAttribute)"/>).</summary>
         public override int GetHashCode() => typeof(AnySizeImageTypeAttribute).GetHashCode();
 
+        /// <summary>Registers <see cref="MLImage"/> as an image column of unknown size.</summary>
         public override void Register() => DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage), this);
     }
 
@@ -149,6 +154,7 @@ namespace Microsoft.ML.MixedPrecision.ImageDecoding
     [CustomMappingFactoryAttribute(ImageBytesDecoder.ContractName)]
     public sealed class ImageBytesDecoderFactory : CustomMappingFactory<EncodedImageRow, DecodedImageRow>
     {
+        /// <summary>The decoding function, <see cref="ImageBytesDecoder.Decode"/>.</summary>
         public override Action<EncodedImageRow, DecodedImageRow> GetMapping() => ImageBytesDecoder.Decode;
     }
 }

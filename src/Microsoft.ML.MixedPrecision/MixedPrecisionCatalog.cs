@@ -27,7 +27,7 @@ namespace Microsoft.ML
             string featureColumnName = "Features",
             string scoreColumnName = "Score",
             string predictedLabelColumnName = "PredictedLabel",
-            IDataView validationSet = null)
+            IDataView? validationSet = null)
         {
             return catalog.ImageClassification(new ImageClassificationTrainer.Options
             {
@@ -65,10 +65,10 @@ namespace Microsoft.ML
             string scoreColumnName = "Score",
             string outputColumnName = "PredictedLabel",
             string sentence1ColumnName = "Sentence1",
-            string sentence2ColumnName = null,
+            string? sentence2ColumnName = null,
             int batchSize = 32,
             int? maxEpochs = null,
-            IDataView validationSet = null)
+            IDataView? validationSet = null)
         {
             return catalog.TextClassification(new TextClassificationTrainer.Options
             {
@@ -100,11 +100,17 @@ namespace Microsoft.ML
         /// fp16 + loss scaling on CUDA) around forward and loss, float32 master weights. Its Fit returns the same
         /// <see cref="ImageClassificationTransformer"/>, an ordinary FP32 model; <c>Summary.Precision</c> says which precision ran.
         /// </summary>
-        public static ImageClassificationTrainer WithMixedPrecision(this ImageClassificationTrainer trainer, MixedPrecisionOptions options = null)
+        public static ImageClassificationTrainer WithMixedPrecision(this ImageClassificationTrainer trainer)
+            => trainer.WithMixedPrecision(new MixedPrecisionOptions());
+
+        /// <summary>The same image trainer, training with automatic mixed precision as <paramref name="options"/> says (precision, loss scaling).</summary>
+        public static ImageClassificationTrainer WithMixedPrecision(this ImageClassificationTrainer trainer, MixedPrecisionOptions options)
         {
             if (trainer == null)
                 throw new ArgumentNullException(nameof(trainer));
-            return trainer.WithPrecision(options ?? new MixedPrecisionOptions());
+            if (options == null)
+                throw new ArgumentNullException(nameof(options));
+            return trainer.WithPrecision(options);
         }
 
         /// <summary>
@@ -113,11 +119,17 @@ namespace Microsoft.ML
         /// weights. Its Fit returns the same <see cref="TextClassificationTransformer"/>, an ordinary FP32 model;
         /// <c>Summary.Precision</c> says which precision ran.
         /// </summary>
-        public static TextClassificationTrainer WithMixedPrecision(this TextClassificationTrainer trainer, MixedPrecisionOptions options = null)
+        public static TextClassificationTrainer WithMixedPrecision(this TextClassificationTrainer trainer)
+            => trainer.WithMixedPrecision(new MixedPrecisionOptions());
+
+        /// <summary>The same text trainer, training with automatic mixed precision as <paramref name="options"/> says (precision, loss scaling).</summary>
+        public static TextClassificationTrainer WithMixedPrecision(this TextClassificationTrainer trainer, MixedPrecisionOptions options)
         {
             if (trainer == null)
                 throw new ArgumentNullException(nameof(trainer));
-            return trainer.WithPrecision(options ?? new MixedPrecisionOptions());
+            if (options == null)
+                throw new ArgumentNullException(nameof(options));
+            return trainer.WithPrecision(options);
         }
     }
 }

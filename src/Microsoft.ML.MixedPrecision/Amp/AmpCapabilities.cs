@@ -45,7 +45,7 @@ namespace Microsoft.ML.MixedPrecision.Amp
             {
                 if (!File.Exists("/proc/cpuinfo"))
                     return Array.Empty<string>();
-                string line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+                string? line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
                 return line == null ? Array.Empty<string>() : line.Substring(line.IndexOf(':') + 1).Split(' ', StringSplitOptions.RemoveEmptyEntries);
             }
             catch (IOException)

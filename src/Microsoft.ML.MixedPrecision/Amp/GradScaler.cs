@@ -40,8 +40,8 @@ namespace Microsoft.ML.MixedPrecision.Amp
         private readonly double _initScale;
         private readonly Dictionary<Optimizer, OptimizerState> _optimizerStates =
             new Dictionary<Optimizer, OptimizerState>(ReferenceEqualityComparer.Instance);
-        private Tensor _scale;          // float32 [1], lives across steps
-        private Tensor _growthTracker;  // int32 [1]: consecutive clean steps
+        private Tensor? _scale;          // float32 [1], lives across steps
+        private Tensor? _growthTracker;  // int32 [1]: consecutive clean steps
         private bool _disposed;
 
         /// <param name="initScale">Initial scale (PyTorch default 2^16).</param>
@@ -67,9 +67,13 @@ namespace Microsoft.ML.MixedPrecision.Amp
             IsEnabled = enabled;
         }
 
+        /// <summary>False for a disabled scaler, which passes everything through (the bf16 and float32 recipe).</summary>
         public bool IsEnabled { get; }
+        /// <summary>Factor the scale grows by after <see cref="GrowthInterval"/> steps without overflow (PyTorch's default 2).</summary>
         public double GrowthFactor { get; private set; }
+        /// <summary>Factor the scale shrinks by after a step whose gradients overflowed (PyTorch's default 0.5).</summary>
         public double BackoffFactor { get; private set; }
+        /// <summary>Steps without overflow between two growths of the scale (PyTorch's default 2000).</summary>
         public int GrowthInterval { get; private set; }
 
         /// <summary>Optimizer steps skipped because their gradients held inf or NaN, since construction or the last load.</summary>
@@ -182,11 +186,11 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 if (foundInfs.Count == 0)
                     throw new InvalidOperationException("No inf checks were recorded prior to Update(): call Step() (or Unscale()) first.");
                 using var scope = NewDisposeScope();
-                var combined = foundInfs[0].to(_scale.device).clone();
+                var combined = foundInfs[0].to(_scale!.device).clone();
                 for (int i = 1; i < foundInfs.Count; i++)
                     combined.add_(foundInfs[i].to(_scale.device));
                 if (UsesFusedKernels)
-                    LibTorchAmpNative.UpdateScale(_scale, _growthTracker, combined, GrowthFactor, BackoffFactor, GrowthInterval);
+                    LibTorchAmpNative.UpdateScale(_scale, _growthTracker!, combined, GrowthFactor, BackoffFactor, GrowthInterval);
                 else
                     UpdateScaleOnHost(combined.item<float>() > 0f);
             }
@@ -261,6 +265,7 @@ namespace Microsoft.ML.MixedPrecision.Amp
                 throw new ArgumentException($"The saved GradScaler state is invalid: its {what}.", "state");
         }
 
+        /// <summary>Frees the scale and growth-tracker tensors; the scaler cannot be used afterwards.</summary>
         public void Dispose()
         {
             if (_disposed)
@@ -323,8 +328,8 @@ namespace Microsoft.ML.MixedPrecision.Amp
 
         private void UpdateScaleOnHost(bool foundInf)
         {
-            double scale = _scale.item<float>();
-            int tracker = _growthTracker.item<int>();
+            double scale = _scale!.item<float>();
+            int tracker = _growthTracker!.item<int>();
             if (foundInf)
             {
                 scale *= BackoffFactor;
@@ -344,13 +349,14 @@ namespace Microsoft.ML.MixedPrecision.Amp
         {
             // Scalars held for the calls: TorchSharp does not keep an implicit-conversion temporary alive in them.
             using Scalar scaleValue = scale, trackerValue = tracker;
-            _scale.fill_(scaleValue);
-            _growthTracker.fill_(trackerValue);
+            _scale!.fill_(scaleValue);
+            _growthTracker!.fill_(trackerValue);
         }
 
+        [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_scale), nameof(_growthTracker))]
         private void EnsureScaleTensors(Device device)
         {
-            if (_scale is not null)
+            if (_scale is not null && _growthTracker is not null)
                 return;
             // Detached from any DisposeScope the caller has open: these live as long as the scaler.
             using Scalar initScale = _initScale;

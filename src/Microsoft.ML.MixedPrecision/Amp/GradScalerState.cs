@@ -15,11 +15,17 @@ namespace Microsoft.ML.MixedPrecision.Amp
         /// <summary>The empty state a disabled scaler saves.</summary>
         public static GradScalerState Empty => new GradScalerState { Enabled = false };
 
+        /// <summary>The loss scale (PyTorch's <c>scale</c>).</summary>
         public double Scale { get; set; }
+        /// <summary>The growth factor (<c>growth_factor</c>).</summary>
         public double GrowthFactor { get; set; }
+        /// <summary>The backoff factor (<c>backoff_factor</c>).</summary>
         public double BackoffFactor { get; set; }
+        /// <summary>The growth interval (<c>growth_interval</c>).</summary>
         public int GrowthInterval { get; set; }
+        /// <summary>Steps without overflow since the last growth or backoff (<c>_growth_tracker</c>).</summary>
         public int GrowthTracker { get; set; }
+        /// <summary>Optimizer steps skipped so far (not in PyTorch's state; kept so a resumed fit reports the same count).</summary>
         public long SkippedSteps { get; set; }
     }
 }

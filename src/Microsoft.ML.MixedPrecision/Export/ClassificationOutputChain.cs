@@ -15,7 +15,7 @@
 //        other:   TransformerChain<ITransformer> ClassificationOutputChain.Build(MLContext, IDataView schemaSource,
 //                     IEnumerable<IEstimator<ITransformer>> preprocessing, string onnxInputColumnName, byte[] onnxModel,
 //                     VBuffer<ReadOnlyMemory<char>> classNames, int keyCount, string scoreColumnName = "Score",
-//                     string predictedLabelColumnName = "PredictedLabel", IEnumerable<string> temporaryColumns = null)
+//                     string predictedLabelColumnName = "PredictedLabel", IEnumerable<string>? temporaryColumns = null)
 //   4. Training-side pre-processing (the exact pixels scoring feeds the network):
 //        TransformerChain<ITransformer> ImageInputChain.FitPreprocessing(MLContext, ImageInputOptions, IDataView schemaSource = null)
 //        → adds ImageInputChain.PixelsColumnName ("MixedPrecision.Pixels", Vector<Single, C, H, W>, planar, [0, 1]).
@@ -86,9 +86,9 @@ namespace Microsoft.ML.MixedPrecision.Export
                 labelColumn.Annotations.GetValue("KeyValues", ref names);
                 return names;
             }
-            var method = typeof(ClassificationOutputChain).GetMethod(nameof(KeyValuesAsText), BindingFlags.NonPublic | BindingFlags.Static)
+            var method = typeof(ClassificationOutputChain).GetMethod(nameof(KeyValuesAsText), BindingFlags.NonPublic | BindingFlags.Static)!
                 .MakeGenericMethod(kvType.ItemType.RawType);
-            return (VBuffer<ReadOnlyMemory<char>>)method.Invoke(null, new object[] { labelColumn.Annotations });
+            return (VBuffer<ReadOnlyMemory<char>>)method.Invoke(null, new object[] { labelColumn.Annotations })!;
         }
 
         private static VBuffer<ReadOnlyMemory<char>> KeyValuesAsText<T>(DataViewSchema.Annotations annotations)
@@ -116,10 +116,10 @@ namespace Microsoft.ML.MixedPrecision.Export
         /// <param name="predictedLabelColumnName">Output key column.</param>
         /// <param name="temporaryColumns">Columns to drop at the end (e.g. the pixel column); the chain's own temporaries are always dropped.</param>
         public static TransformerChain<ITransformer> Build(MLContext mlContext, IDataView schemaSource,
-            IEnumerable<IEstimator<ITransformer>> preprocessing, string onnxInputColumnName, byte[] onnxModel,
+            IEnumerable<IEstimator<ITransformer>>? preprocessing, string onnxInputColumnName, byte[] onnxModel,
             VBuffer<ReadOnlyMemory<char>> classNames, int keyCount,
             string scoreColumnName = DefaultScoreColumnName, string predictedLabelColumnName = DefaultPredictedLabelColumnName,
-            IEnumerable<string> temporaryColumns = null)
+            IEnumerable<string>? temporaryColumns = null)
         {
             if (mlContext == null)
                 throw new ArgumentNullException(nameof(mlContext));
@@ -162,7 +162,7 @@ namespace Microsoft.ML.MixedPrecision.Export
         public static IReadOnlyList<IEstimator<ITransformer>> CreateEstimators(MLContext mlContext, string onnxInputColumnName, byte[] onnxModel,
             VBuffer<ReadOnlyMemory<char>> classNames, int keyCount,
             string scoreColumnName = DefaultScoreColumnName, string predictedLabelColumnName = DefaultPredictedLabelColumnName,
-            IEnumerable<string> temporaryColumns = null)
+            IEnumerable<string>? temporaryColumns = null)
         {
             string[] names = ToNames(classNames, keyCount);
             byte[] prepared = ScoringOnnxModel.Prepare(onnxModel, onnxInputColumnName, scoreColumnName, PredictedIndexColumnName, names);
@@ -243,19 +243,19 @@ namespace Microsoft.ML.MixedPrecision.Export
         private sealed class FloatVectorRow
         {
 #pragma warning disable CS0649 // schema carrier only
-            public float[] Features;
+            public float[] Features = Array.Empty<float>();
 #pragma warning restore CS0649
         }
 
         private sealed class IndexNameRow
         {
-            public long[] Index;
-            public string Name;
+            public long[] Index = Array.Empty<long>();
+            public string Name = "";
         }
 
         private sealed class NameRow
         {
-            public string Name;
+            public string Name = "";
         }
     }
 }

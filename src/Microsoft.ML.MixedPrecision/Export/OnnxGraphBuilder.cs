@@ -46,7 +46,7 @@ namespace Microsoft.ML.MixedPrecision.Export
         public void AddMetadata(string key, string value) => _metadata[key] = value;
 
         /// <summary>Declares a graph input. A dimension given as null becomes a symbolic dimension named <c>dimNames</c>.</summary>
-        public string AddInput(string name, TensorProto.Types.DataType type, long?[] shape, string[] symbolicNames = null)
+        public string AddInput(string name, TensorProto.Types.DataType type, long?[] shape, string?[]? symbolicNames = null)
         {
             if (!_names.Add(name))
                 throw new InvalidOperationException($"ONNX value '{name}' is already defined.");
@@ -55,7 +55,7 @@ namespace Microsoft.ML.MixedPrecision.Export
         }
 
         /// <summary>Declares an existing value as a graph output.</summary>
-        public void AddOutput(string name, TensorProto.Types.DataType type, long?[] shape, string[] symbolicNames = null)
+        public void AddOutput(string name, TensorProto.Types.DataType type, long?[] shape, string?[]? symbolicNames = null)
             => _graph.Output.Add(ValueInfo(name, type, shape, symbolicNames));
 
         /// <summary>Adds an FP32 constant tensor (weights) and returns its value name.</summary>
@@ -95,7 +95,7 @@ namespace Microsoft.ML.MixedPrecision.Export
         /// Adds a node. Output value names are made unique from <paramref name="outputHints"/> unless
         /// <paramref name="exactOutputNames"/> is set (used for graph outputs whose names ML.NET turns into columns).
         /// </summary>
-        public string[] AddNode(string opType, string[] inputs, string[] outputHints, IEnumerable<AttributeProto> attributes = null,
+        public string[] AddNode(string opType, string[] inputs, string[] outputHints, IEnumerable<AttributeProto>? attributes = null,
             string domain = "", bool exactOutputNames = false)
         {
             var node = new NodeProto { OpType = opType, Domain = domain ?? "", Name = UniqueName("node_" + opType) };
@@ -173,16 +173,16 @@ namespace Microsoft.ML.MixedPrecision.Export
 
         public byte[] ToBytes() => ToModel().ToByteArray();
 
-        private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long?[] shape, string[] symbolicNames)
+        private static ValueInfoProto ValueInfo(string name, TensorProto.Types.DataType type, long?[] shape, string?[]? symbolicNames)
         {
             var tensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = new TensorShapeProto() };
             for (int i = 0; i < shape.Length; i++)
             {
                 var dim = new TensorShapeProto.Types.Dimension();
                 if (shape[i].HasValue)
-                    dim.DimValue = shape[i].Value;
+                    dim.DimValue = shape[i]!.Value;
                 else
-                    dim.DimParam = symbolicNames != null && i < symbolicNames.Length && symbolicNames[i] != null ? symbolicNames[i] : "d" + i;
+                    dim.DimParam = symbolicNames != null && i < symbolicNames.Length && symbolicNames[i] != null ? symbolicNames[i]! : "d" + i;
                 tensorType.Shape.Dim.Add(dim);
             }
             return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = tensorType } };

@@ -150,7 +150,7 @@ namespace Microsoft.ML.MixedPrecision.Export
         /// <summary>Row lookup: <c>Gather(weight, ids)</c>; ids are int64.</summary>
         public static string Embedding(OnnxGraphBuilder graph, Embedding embedding, string ids)
         {
-            string w = graph.AddInitializer("emb_w", ToFloatArray(embedding.weight), embedding.weight.shape);
+            string w = graph.AddInitializer("emb_w", ToFloatArray(embedding.weight!), embedding.weight!.shape);
             return graph.Add("Gather", "emb", new[] { w, ids }, A.Attr("axis", 0L));
         }
 
@@ -163,7 +163,7 @@ namespace Microsoft.ML.MixedPrecision.Export
 
         public static string Div(OnnxGraphBuilder graph, string a, string b) => graph.Add("Div", "div", new[] { a, b });
 
-        public static string Softmax(OnnxGraphBuilder graph, string input, long axis = -1, string outputName = null)
+        public static string Softmax(OnnxGraphBuilder graph, string input, long axis = -1, string? outputName = null)
         {
             var attrs = new[] { A.Attr("axis", axis) };
             return outputName is null

@@ -30,8 +30,8 @@ namespace Microsoft.ML.MixedPrecision.Export
             if (inputs.Count != 1)
                 throw new ArgumentException($"The ONNX model must have exactly one graph input; it has {inputs.Count} ({string.Join(", ", inputs.Select(i => i.Name))}).", nameof(onnxModel));
 
-            ValueInfoProto probabilities = graph.Output.FirstOrDefault(o => o.Name == ClassificationHead.ProbabilitiesName);
-            ValueInfoProto index = graph.Output.FirstOrDefault(o => o.Name == ClassificationHead.PredictedIndexName);
+            ValueInfoProto? probabilities = graph.Output.FirstOrDefault(o => o.Name == ClassificationHead.ProbabilitiesName);
+            ValueInfoProto? index = graph.Output.FirstOrDefault(o => o.Name == ClassificationHead.PredictedIndexName);
             if (probabilities == null || index == null)
                 throw new ArgumentException("The ONNX model has no classification head outputs; call ClassificationHead.Append before exporting.", nameof(onnxModel));
             var probabilityDims = probabilities.Type?.TensorType?.Shape?.Dim;

@@ -36,7 +36,7 @@ namespace Microsoft.ML.MixedPrecision.Kernels
         /// <summary>Steps that ran TorchSharp's per-op update instead of the fused kernel (tests read it).</summary>
         internal int FallbackSteps { get; private set; }
 
-        public override Tensor step(Func<Tensor> closure = null)
+        public override Tensor? step(Func<Tensor>? closure = null)
         {
             if (closure != null || !LibTorchAmpNative.HasFusedAdamW)
                 return Fallback(closure);
@@ -78,8 +78,8 @@ namespace Microsoft.ML.MixedPrecision.Kernels
                     items.Select(i => i.State.exp_avg).ToArray(),
                     items.Select(i => i.State.exp_avg_sq).ToArray(),
                     items.Select(i => StepTensor(steps, i.State.step)).ToArray(),
-                    options.LearningRate.Value, options.beta1.Value, options.beta2.Value, options.weight_decay.Value,
-                    options.eps.Value, options.maximize == true);
+                    options.LearningRate!.Value, options.beta1!.Value, options.beta2!.Value, options.weight_decay!.Value,
+                    options.eps!.Value, options.maximize == true);
             }
             return null;
         }
@@ -91,7 +91,7 @@ namespace Microsoft.ML.MixedPrecision.Kernels
             return t;
         }
 
-        private Tensor Fallback(Func<Tensor> closure)
+        private Tensor? Fallback(Func<Tensor>? closure)
         {
             FallbackSteps++;
             return base.step(closure);

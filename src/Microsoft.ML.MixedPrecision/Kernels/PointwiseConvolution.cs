@@ -23,7 +23,7 @@ namespace Microsoft.ML.MixedPrecision.Kernels
         public static Tensor Forward(Conv2d conv, Tensor input) => Forward(input, conv.weight, conv.bias, conv.stride[0]);
 
         /// <summary>conv2d(<paramref name="input"/>, <paramref name="weight"/> [out, in, 1, 1], stride), NHWC in, NHWC out.</summary>
-        public static Tensor Forward(Tensor input, Tensor weight, Tensor bias, long stride)
+        public static Tensor Forward(Tensor input, Tensor weight, Tensor? bias, long stride)
         {
             if (!TakesTheProduct(input, weight))
                 return nn.functional.conv2d(input, weight, bias, strides: new[] { stride, stride });

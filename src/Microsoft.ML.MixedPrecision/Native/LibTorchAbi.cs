@@ -24,7 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Native
         /// Null when <paramref name="foundVersion"/> (e.g. "2.10.0.0") is a tested libtorch, else the message naming what
         /// <paramref name="source"/> reported, what was expected and the fix.
         /// </summary>
-        public static string Check(string foundVersion, string source)
+        public static string? Check(string? foundVersion, string source)
         {
             var match = Regex.Match(foundVersion ?? "", @"^\s*v?(\d+)\.(\d+)");
             if (match.Success && int.Parse(match.Groups[1].Value) == Tested.Major && int.Parse(match.Groups[2].Value) == Tested.Minor)
@@ -43,7 +43,7 @@ namespace Microsoft.ML.MixedPrecision.Native
         }
 
         /// <summary>The libtorch-cpu / libtorch-cuda package versions named in the given deps files (';'-separated paths).</summary>
-        internal static IEnumerable<(string Version, string Source)> FromDepsFiles(string depsFiles)
+        internal static IEnumerable<(string Version, string Source)> FromDepsFiles(string? depsFiles)
         {
             if (string.IsNullOrEmpty(depsFiles))
                 yield break;
@@ -69,7 +69,7 @@ namespace Microsoft.ML.MixedPrecision.Native
         {
             foreach (var (version, source) in Detect())
             {
-                string problem = Check(version, source);
+                string? problem = Check(version, source);
                 if (problem != null)
                     throw new PlatformNotSupportedException(problem);
             }

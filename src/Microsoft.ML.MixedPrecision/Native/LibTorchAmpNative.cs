@@ -145,7 +145,7 @@ namespace Microsoft.ML.MixedPrecision.Native
             EnsureLoaded();
             // at::Tensor is one TensorImpl pointer: copy those pointers (no ownership taken; the tensors stay alive) into
             // a contiguous array that the ArrayRef can point at.
-            IntPtr[] heap = grads.Length > MaxStackGradients ? new IntPtr[grads.Length] : null;
+            IntPtr[]? heap = grads.Length > MaxStackGradients ? new IntPtr[grads.Length] : null;
             Span<IntPtr> impls = heap ?? stackalloc IntPtr[grads.Length];
             for (int i = 0; i < grads.Length; i++)
                 impls[i] = *(IntPtr*)grads[i].Handle;

@@ -29,8 +29,8 @@ namespace Microsoft.ML.MixedPrecision.Native
                     return;
                 if (OperatingSystem.IsLinux())
                 {
-                    string lib = FindLoadedLibStdCxx() ?? FindSystemLibStdCxx();
-                    string problem = lib == null ? null : CheckLibStdCxx(lib);
+                    string? lib = FindLoadedLibStdCxx() ?? FindSystemLibStdCxx();
+                    string? problem = lib == null ? null : CheckLibStdCxx(lib);
                     if (problem != null)
                         throw new PlatformNotSupportedException(problem);
                 }
@@ -55,7 +55,7 @@ namespace Microsoft.ML.MixedPrecision.Native
         /// Returns null when <paramref name="libStdCxxPath"/> provides <see cref="RequiredGlibcxxVersion"/>, otherwise the
         /// user-facing message naming the missing version and the fix.
         /// </summary>
-        internal static string CheckLibStdCxx(string libStdCxxPath)
+        internal static string? CheckLibStdCxx(string libStdCxxPath)
         {
             byte[] needle = Encoding.ASCII.GetBytes(RequiredGlibcxxVersion + "\0");
             byte[] content;
@@ -75,7 +75,7 @@ namespace Microsoft.ML.MixedPrecision.Native
                    "(this repository's build/prereqs.sh does exactly that); Ubuntu 24.04 and Debian 13 already have it.";
         }
 
-        private static string FindLoadedLibStdCxx()
+        private static string? FindLoadedLibStdCxx()
         {
             try
             {
@@ -89,7 +89,7 @@ namespace Microsoft.ML.MixedPrecision.Native
             }
         }
 
-        private static string FindSystemLibStdCxx()
+        private static string? FindSystemLibStdCxx()
         {
             string[] candidates =
             {

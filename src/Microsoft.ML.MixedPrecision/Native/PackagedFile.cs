@@ -18,10 +18,10 @@ namespace Microsoft.ML.MixedPrecision.Native
         public static IEnumerable<string> Candidates(string inOutputFolder, string packageId, string packageVersion, string inPackage)
         {
             yield return Path.Combine(AppContext.BaseDirectory, inOutputFolder);
-            string assemblyDirectory = Path.GetDirectoryName(typeof(PackagedFile).Assembly.Location);
+            string? assemblyDirectory = Path.GetDirectoryName(typeof(PackagedFile).Assembly.Location);
             if (!string.IsNullOrEmpty(assemblyDirectory))
                 yield return Path.Combine(assemblyDirectory, inOutputFolder);
-            string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
+            string? packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES");
             if (string.IsNullOrEmpty(packages))
                 packages = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
             yield return Path.Combine(packages, packageId.ToLowerInvariant(), packageVersion, inPackage);

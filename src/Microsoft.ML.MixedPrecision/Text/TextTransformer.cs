@@ -21,7 +21,7 @@ namespace Microsoft.ML.MixedPrecision.Text
     {
         private readonly Embedding tokens;
         private readonly Embedding positions;
-        private readonly Embedding segments; // sentence pairs only
+        private readonly Embedding? segments; // sentence pairs only
         private readonly UniformMaskDropout dropout;
         private readonly ModuleList<TransformerBlock> blocks;
         private readonly LayerNorm norm;

@@ -58,7 +58,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             ids = graph.Add("Reshape", "enc_ids", new[] { input, graph.AddInitializer("enc_flat", new long[] { -1 }, 1) });
             string zero = graph.AddInitializer("enc_zero", new long[] { 0 }, 1);
             string length = graph.Add("Shape", "enc_length", new[] { ids });
-            string positionTable = graph.AddInitializer("pos_w", OnnxLayerExport.ToFloatArray(positions.weight), positions.weight.shape);
+            string positionTable = graph.AddInitializer("pos_w", OnnxLayerExport.ToFloatArray(positions.weight!), positions.weight!.shape);
             string positionRows = graph.Add("Slice", "enc_pos", new[] { positionTable, zero, length, zero });
             return OnnxLayerExport.Add(graph, OnnxLayerExport.Embedding(graph, tokens, ids), positionRows);
         }

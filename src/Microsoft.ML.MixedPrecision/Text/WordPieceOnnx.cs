@@ -262,11 +262,11 @@ namespace Microsoft.ML.MixedPrecision.Text
         private sealed class Tables
         {
             /// <summary>RE2: one character that is not removed.</summary>
-            public string KeptCharacter;
+            public string KeptCharacter = "";
             /// <summary>RE2: one punctuation mark or CJK ideograph.</summary>
-            public string Isolated;
-            public string[] FoldKeys;
-            public string[] FoldValues;
+            public string Isolated = "";
+            public string[] FoldKeys = Array.Empty<string>();
+            public string[] FoldValues = Array.Empty<string>();
 
             public static Tables Build()
             {

@@ -26,14 +26,14 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly Task _worker;
         // Set before the queue completes: the task itself turns Faulted only after its finally block has run, so a
         // consumer that checked the task could find the queue complete and the failure not yet recorded (seen in CI).
-        private volatile ExceptionDispatchInfo _failure;
+        private volatile ExceptionDispatchInfo? _failure;
 
         /// <summary>
         /// Starts preparing the batches of <paramref name="order"/> from batch number <paramref name="firstBatch"/> on (a
         /// resumed epoch skips those already trained); <paramref name="batchRandom"/> gives each batch index its
         /// randomness (null: none, for unaugmented passes).
         /// </summary>
-        public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Func<int, Random> batchRandom, bool augment,
+        public BatchPrefetcher(ITrainingData<TBatch> data, int[] order, int batchSize, Func<int, Random>? batchRandom, bool augment,
             int firstBatch = 0, int depth = 4)
         {
             _queue = new BlockingCollection<TBatch>(depth);

@@ -96,7 +96,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 using var scope = NewDisposeScope();
                 long[] correct = _correctPerClass.cpu().data<long>().ToArray();
                 var recalls = _seenPerClass.Select((seen, c) => seen == 0 ? (double?)null : (double)correct[c] / seen).Where(r => r.HasValue);
-                return recalls.Average(r => r.Value);
+                return recalls.Average(r => r!.Value);
             }
         }
 

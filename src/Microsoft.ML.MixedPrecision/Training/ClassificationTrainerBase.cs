@@ -20,7 +20,7 @@ namespace Microsoft.ML.MixedPrecision
         where TOptions : ClassificationTrainerOptionsBase
         where TTransformer : ClassifierTransformer
     {
-        private protected ClassificationTrainerBase(TrainerEnvironment env, TOptions options, MixedPrecisionOptions mixedPrecision)
+        private protected ClassificationTrainerBase(TrainerEnvironment env, TOptions options, MixedPrecisionOptions? mixedPrecision)
         {
             Environment = env ?? throw new ArgumentNullException(nameof(env));
             TrainerOptions = options ?? throw new ArgumentNullException(nameof(options));
@@ -36,7 +36,7 @@ namespace Microsoft.ML.MixedPrecision
         /// The mixed-precision settings this trainer trains with, set by <c>.WithMixedPrecision()</c>; null: float32.
         /// Whatever the precision, Fit returns the same kind of FP32 model (its Summary.Precision says which precision ran).
         /// </summary>
-        public MixedPrecisionOptions MixedPrecision { get; }
+        public MixedPrecisionOptions? MixedPrecision { get; }
 
         private protected TrainerEnvironment Environment { get; }
 
@@ -49,6 +49,7 @@ namespace Microsoft.ML.MixedPrecision
         /// </summary>
         public TTransformer Fit(IDataView input) => FitCore(input, MixedPrecision);
 
+        /// <summary>The input schema plus Score (one float per class) and PredictedLabel (a key of the label's values); throws naming the column when the feature or label column does not fit.</summary>
         public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
             if (inputSchema == null)
@@ -65,7 +66,7 @@ namespace Microsoft.ML.MixedPrecision
         }
 
         /// <summary>Trains; <paramref name="mixedPrecision"/> null means float32. Implemented by calling <see cref="Fit{TExamples}"/>.</summary>
-        private protected abstract TTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision);
+        private protected abstract TTransformer FitCore(IDataView input, MixedPrecisionOptions? mixedPrecision);
 
         /// <summary>Throws, naming the column and what was expected, when the feature column(s) do not fit.</summary>
         private protected abstract void CheckFeatureColumns(SchemaShape inputSchema);
@@ -83,7 +84,7 @@ namespace Microsoft.ML.MixedPrecision
         /// for reuse meanwhile, <see cref="NativeHeap"/>), exports the FP32 network with its classification head and wraps it
         /// in the stock scoring chain.
         /// </summary>
-        private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions mixedPrecision,
+        private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions? mixedPrecision,
             Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps)
             where TExamples : class, IExampleSet<TExamples>
         {
@@ -110,7 +111,8 @@ namespace Microsoft.ML.MixedPrecision
             ThrowIfCanceled();
             using var steps = createSteps(log);
             var all = steps.Read(input, "training data");
-            TExamples train, validation;
+            TExamples train;
+            TExamples? validation;
             double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
             if (o.ValidationSet != null)
             {
@@ -201,7 +203,7 @@ namespace Microsoft.ML.MixedPrecision
         {
             var o = TrainerOptions;
             const string fix = "map both with the same fitted MapValueToKey transformer (fit it once, transform both).";
-            var names = CheckLabelColumn(o.ValidationSet.Schema, o.LabelColumnName, out int validationClasses, "validation set");
+            var names = CheckLabelColumn(o.ValidationSet!.Schema, o.LabelColumnName, out int validationClasses, "validation set");
             if (validationClasses != trainingClassCount)
                 throw new ArgumentException(
                     $"The validation set's label column '{o.LabelColumnName}' has {validationClasses} classes but the training data has {trainingClassCount}: " + fix,

@@ -37,6 +37,11 @@ namespace Microsoft.ML.MixedPrecision
     /// <summary>Options every classification trainer of this library shares (image and text).</summary>
     public abstract class ClassificationTrainerOptionsBase
     {
+        /// <summary>Only this library's trainers derive options from this class.</summary>
+        private protected ClassificationTrainerOptionsBase()
+        {
+        }
+
         /// <summary>The label column: a key (from MapValueToKey) with at least two classes. Default "Label".</summary>
         public string LabelColumnName { get; set; } = "Label";
 
@@ -89,7 +94,7 @@ namespace Microsoft.ML.MixedPrecision
         public ClassWeighting ClassWeighting { get; set; } = ClassWeighting.None;
 
         /// <summary>Validation data (same schema as the training data). When null, <see cref="ValidationSetFraction"/> is held out.</summary>
-        public IDataView ValidationSet { get; set; }
+        public IDataView? ValidationSet { get; set; }
 
         /// <summary>
         /// Fraction of the training data held out for validation when no <see cref="ValidationSet"/> is given (0 = none).
@@ -115,10 +120,10 @@ namespace Microsoft.ML.MixedPrecision
         public int? Seed { get; set; }
 
         /// <summary>Optional path of a TorchSharp weights file (Module.save) to start from instead of random weights.</summary>
-        public string InitialWeightsPath { get; set; }
+        public string? InitialWeightsPath { get; set; }
 
         /// <summary>Called with progress every <see cref="MetricsEveryBatches"/> batches and at each epoch's end.</summary>
-        public Action<TrainingMetrics> MetricsCallback { get; set; }
+        public Action<TrainingMetrics>? MetricsCallback { get; set; }
 
         /// <summary>How often <see cref="MetricsCallback"/> hears about batches. Default 20.</summary>
         public int MetricsEveryBatches { get; set; } = 20;
@@ -133,7 +138,7 @@ namespace Microsoft.ML.MixedPrecision
         /// there (and logs it); one written by other options, data or classes is refused with a message saying which. A
         /// fit that succeeds deletes its checkpoints, so rerunning it trains again from the start.
         /// </summary>
-        public string CheckpointDirectory { get; set; }
+        public string? CheckpointDirectory { get; set; }
 
         /// <summary>
         /// With <see cref="CheckpointDirectory"/>: also checkpoint every this many optimizer steps within an epoch (a

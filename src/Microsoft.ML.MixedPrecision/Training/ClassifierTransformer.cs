@@ -29,12 +29,16 @@ namespace Microsoft.ML.MixedPrecision
         /// <summary>How training went: precision used, per-epoch metrics, skipped steps, throughput.</summary>
         public TrainingSummary Summary { get; }
 
+        /// <summary>Whether the scoring chain maps row to row (it does: a PredictionEngine can score it).</summary>
         public bool IsRowToRowMapper => ScoringChain.IsRowToRowMapper;
 
+        /// <summary>The scoring chain's output schema for <paramref name="inputSchema"/>.</summary>
         public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => ScoringChain.GetOutputSchema(inputSchema);
 
+        /// <summary>The scoring chain's row-to-row mapper (what a PredictionEngine uses).</summary>
         public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ScoringChain.GetRowToRowMapper(inputSchema);
 
+        /// <summary>Scores <paramref name="input"/>: adds Score and PredictedLabel through the stock scoring chain.</summary>
         public IDataView Transform(IDataView input) => ScoringChain.Transform(input);
 
         /// <summary>Delegates to the stock chain, so the saved model is the chain (loadable without this library).</summary>

@@ -11,7 +11,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         private int _phases;
 
         public FitContext(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int seed, int classCount,
-            int epochs, CheckpointSession checkpoints = null)
+            int epochs, CheckpointSession? checkpoints = null)
         {
             Options = options;
             Precision = precision;
@@ -34,13 +34,13 @@ namespace Microsoft.ML.MixedPrecision.Training
         public int Epochs { get; }
 
         /// <summary>The fit's checkpoints; null when <see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/> is.</summary>
-        public CheckpointSession Checkpoints { get; }
+        public CheckpointSession? Checkpoints { get; }
 
         /// <summary>
         /// Runs the shared training loop over <paramref name="train"/> (one phase; null: <see cref="Epochs"/> epochs, all parameters). The
         /// phases of a fit are numbered in the order they run, which is how a checkpoint says where a fit stopped.
         /// </summary>
-        public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, TrainingPhase phase = null)
+        public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, TrainingPhase? phase = null)
             where TBatch : HostBatch
             => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase ?? new TrainingPhase { Epochs = Epochs }, Checkpoints, _phases++);
     }

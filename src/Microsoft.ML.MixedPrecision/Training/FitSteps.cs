@@ -29,7 +29,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         public virtual int DefaultEpochs => ClassificationTrainerOptionsBase.DefaultEpochs;
 
         /// <summary>Trains <paramref name="model"/>: one or more phases of the shared loop.</summary>
-        public abstract TrainingSummary Train(FitContext fit, Module model, TExamples train, TExamples validation);
+        public abstract TrainingSummary Train(FitContext fit, Module model, TExamples train, TExamples? validation);
 
         /// <summary>The FP32 network as an ONNX graph up to its logits (the template appends the classification head).</summary>
         public abstract OnnxGraphBuilder ExportLogits(Module model, out string logitsName);

@@ -16,7 +16,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         long[] Labels { get; }
 
         /// <summary>Gathers the examples at <paramref name="indices"/> into a host batch, augmenting when asked.</summary>
-        TBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment);
+        TBatch CreateBatch(ReadOnlySpan<int> indices, Random? random, bool augment);
 
         /// <summary>The network input for a host batch, on <paramref name="device"/>.</summary>
         Tensor ToTensors(TBatch batch, Device device);

@@ -13,7 +13,7 @@ namespace Microsoft.ML.MixedPrecision.Training
     {
         private readonly IHost _host;
         private readonly IChannel _channel;
-        private readonly PropertyInfo _isCanceled;
+        private readonly PropertyInfo? _isCanceled;
 
         public TrainingLog(IHostEnvironment environment, string componentName)
         {
@@ -31,7 +31,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             {
                 try
                 {
-                    return _isCanceled != null && (bool)_isCanceled.GetValue(_host);
+                    return _isCanceled != null && (bool)_isCanceled.GetValue(_host)!;
                 }
                 catch (TargetInvocationException)
                 {

@@ -24,23 +24,24 @@ namespace Microsoft.ML.MixedPrecision.Training
         {
             private readonly TrainingLoop _loop;
             private readonly Module _model;
-            private readonly ITrainingData<TBatch> _train, _validation;
+            private readonly ITrainingData<TBatch> _train;
+            private readonly ITrainingData<TBatch>? _validation;
             private readonly int _seed, _phaseIndex;
             private readonly TrainingPhase _phase;
-            private readonly CheckpointSession _checkpoints;
+            private readonly CheckpointSession? _checkpoints;
             private readonly IReadOnlyList<ParameterGroup> _groups;
             private readonly TorchSharp.Modules.Parameter[] _parameters;
             private readonly optim.Optimizer _optimizer;
-            private readonly Tensor _classWeights;
+            private readonly Tensor? _classWeights;
             private readonly int _batchSize, _batchesPerEpoch, _accumulation;
             private readonly LearningRateScheduler _schedule;
             private readonly ClassificationCounts _counts;
             private readonly DivergenceGuard _divergence;
             private readonly Stopwatch _total = Stopwatch.StartNew();
-            private Dictionary<string, Tensor> _bestWeights;
+            private Dictionary<string, Tensor>? _bestWeights;
 
-            public PhaseRun(TrainingLoop loop, Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, int seed,
-                TrainingPhase phase, CheckpointSession checkpoints, int phaseIndex)
+            public PhaseRun(TrainingLoop loop, Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, int seed,
+                TrainingPhase phase, CheckpointSession? checkpoints, int phaseIndex)
             {
                 (_loop, _model, _train, _validation, _seed, _phase, _checkpoints, _phaseIndex) =
                     (loop, model, train, validation, seed, phase, checkpoints, phaseIndex);
@@ -100,7 +101,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                     // Resumed mid-epoch: the interrupted epoch's order and running counts, from its next batch on.
                     order = Progress.EpochOrder;
                     batchIndex = Progress.Batch;
-                    _counts.LoadState(Progress.EpochCounts);
+                    _counts.LoadState(Progress.EpochCounts!); // saved with the epoch order mid-epoch
                 }
                 else
                 {
@@ -206,7 +207,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
 
             /// <summary>Records, and with checkpoints on writes, where the phase resumes: batch <paramref name="batch"/> of epoch <paramref name="epoch"/>.</summary>
-            private void SaveCheckpoint(int epoch, int batch, int[] order, ClassificationCountsState epochCounts)
+            private void SaveCheckpoint(int epoch, int batch, int[]? order, ClassificationCountsState? epochCounts)
             {
                 Progress.Epoch = epoch;
                 Progress.Batch = batch;

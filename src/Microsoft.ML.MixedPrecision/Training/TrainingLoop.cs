@@ -39,8 +39,8 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// resumes, continues phase <paramref name="phaseIndex"/> from its checkpoint (or returns the summary of a phase
         /// the checkpoint was written after).
         /// </summary>
-        public TrainingSummary Run<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch> validation, int seed,
-            TrainingPhase phase, CheckpointSession checkpoints = null, int phaseIndex = 0)
+        public TrainingSummary Run<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, int seed,
+            TrainingPhase phase, CheckpointSession? checkpoints = null, int phaseIndex = 0)
             where TBatch : HostBatch
         {
             if (checkpoints?.CompletedPhase(phaseIndex) is { } finished)
@@ -97,7 +97,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         }
 
         /// <summary>Loss weights N / (classes × n_c) when <see cref="ClassWeighting.Balanced"/> is asked for, else null.</summary>
-        private Tensor ClassWeights(long[] labels)
+        private Tensor? ClassWeights(long[] labels)
         {
             if (_options.ClassWeighting != ClassWeighting.Balanced)
                 return null;
@@ -163,7 +163,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
         }
 
-        private static void DisposeAll(Dictionary<string, Tensor> weights)
+        private static void DisposeAll(Dictionary<string, Tensor>? weights)
         {
             if (weights == null)
                 return;

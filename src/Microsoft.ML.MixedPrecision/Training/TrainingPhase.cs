@@ -22,12 +22,12 @@ namespace Microsoft.ML.MixedPrecision.Training
         public int FirstEpoch { get; init; } = 1;
 
         /// <summary>What the optimizer trains; null: every parameter of the model at the scheduled rate, all decayed.</summary>
-        public IReadOnlyList<ParameterGroup> ParameterGroups { get; init; }
+        public IReadOnlyList<ParameterGroup>? ParameterGroups { get; init; }
 
         /// <summary>Whether batches are augmented (off for cached features, which no augmentation can reach).</summary>
         public bool Augment { get; init; } = true;
 
         /// <summary>Reads the network's activation dtype after the first forward (bf16 under CPU autocast).</summary>
-        public Func<string> ActivationProbe { get; init; }
+        public Func<string?>? ActivationProbe { get; init; }
     }
 }

@@ -14,24 +14,35 @@ namespace Microsoft.ML.MixedPrecision
     /// <summary>What a training run did: the precision it used, its per-epoch metrics, loss-scaling events.</summary>
     public sealed class TrainingSummary
     {
-        public TrainingPrecision Precision { get; internal init; }
-        public string Device { get; internal init; }
-        public int EpochsRun { get; internal init; }
-        public bool StoppedEarly { get; internal init; }
-        public int? BestEpoch { get; internal init; }
-        public double? BestValidationAccuracy { get; internal init; }
+        /// <summary>The precision training ran in (<see cref="TrainingPrecision.Auto"/> resolved): BFloat16, Float16 or Float32.</summary>
+        public TrainingPrecision Precision { get; init; }
+        /// <summary>The device trained on, e.g. "cpu".</summary>
+        public string Device { get; init; } = "";
+        /// <summary>Epochs trained, over all phases (fewer than asked for when early stopping ended the fit).</summary>
+        public int EpochsRun { get; init; }
+        /// <summary>Whether early stopping (EarlyStoppingPatience) ended the fit.</summary>
+        public bool StoppedEarly { get; init; }
+        /// <summary>The epoch with the best validation accuracy; null without validation data.</summary>
+        public int? BestEpoch { get; init; }
+        /// <summary>Validation accuracy at <see cref="BestEpoch"/>; null without validation data.</summary>
+        public double? BestValidationAccuracy { get; init; }
         /// <summary>Validation macro accuracy (mean per-class accuracy) at <see cref="BestEpoch"/>.</summary>
-        public double? BestValidationMacroAccuracy { get; internal init; }
-        public long OptimizerSteps { get; internal init; }
-        public long SkippedSteps { get; internal init; }
-        public double FinalLossScale { get; internal init; }
-        public double MeanSamplesPerSecond { get; internal init; }
+        public double? BestValidationMacroAccuracy { get; init; }
+        /// <summary>Optimizer steps taken (skipped float16 steps not counted).</summary>
+        public long OptimizerSteps { get; init; }
+        /// <summary>Steps the GradScaler skipped because gradients overflowed (float16 only; 0 in bf16 and float32).</summary>
+        public long SkippedSteps { get; init; }
+        /// <summary>The loss scale at the end (1 when loss scaling is off).</summary>
+        public double FinalLossScale { get; init; }
+        /// <summary>Training throughput, the mean over the epochs.</summary>
+        public double MeanSamplesPerSecond { get; init; }
+        /// <summary>Training time, featurization of a frozen backbone included (not reading the data or exporting).</summary>
         [JsonInclude]
         public TimeSpan Elapsed { get; internal set; }
         /// <summary>The dtype the network's first layer produced in the last training forward pass (BFloat16 under bf16 autocast).</summary>
-        public string ObservedActivationType { get; internal init; }
+        public string? ObservedActivationType { get; init; }
         /// <summary>The metrics reported at the end of each epoch.</summary>
-        public IReadOnlyList<TrainingMetrics> Epochs { get; internal init; }
+        public IReadOnlyList<TrainingMetrics> Epochs { get; init; } = Array.Empty<TrainingMetrics>();
 
         /// <summary>Rows of the input the fit did not use, with why (e.g. a missing label); empty when every row was used.</summary>
         public IReadOnlyList<SkippedRows> SkippedRows { get; internal set; } = Array.Empty<SkippedRows>();

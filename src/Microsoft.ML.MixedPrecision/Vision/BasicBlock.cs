@@ -18,7 +18,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private readonly BatchNorm2d bn1;
         private readonly Conv2d conv2;
         private readonly BatchNorm2d bn2;
-        private readonly Sequential downsample;
+        private readonly Sequential? downsample;
         // The same two modules as downsample's, called one by one (a tuple, so they are not registered twice).
         private readonly (Conv2d Conv, BatchNorm2d Norm)? shortcut;
 

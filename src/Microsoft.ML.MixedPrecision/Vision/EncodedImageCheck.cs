@@ -16,7 +16,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private static ReadOnlySpan<byte> JpegEndOfImage => new byte[] { 0xFF, 0xD9 };
 
         /// <summary>Null when the bytes end like a complete image, else what is missing (for the message).</summary>
-        public static string Truncation(ReadOnlySpan<byte> bytes)
+        public static string? Truncation(ReadOnlySpan<byte> bytes)
         {
             if (bytes.StartsWith(PngSignature))
                 return bytes.LastIndexOf(PngEnd) < 0 ? $"a truncated PNG: no IEND chunk in its {bytes.Length} bytes" : null;

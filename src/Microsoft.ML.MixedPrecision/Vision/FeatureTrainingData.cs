@@ -13,14 +13,14 @@ namespace Microsoft.ML.MixedPrecision.Vision
     internal sealed class FeatureTrainingData : ITrainingData<FeatureTrainingData.FeatureBatch>
     {
         private readonly float[] _features;
-        private readonly float[] _mirroredFeatures;
+        private readonly float[]? _mirroredFeatures;
         private readonly int _width;
 
         /// <param name="features">Pooled features [count, width], row-major.</param>
         /// <param name="mirroredFeatures">The features of the mirrored images, in the same order, or null.</param>
         /// <param name="labels">Class index of each row.</param>
         /// <param name="width">Feature width.</param>
-        public FeatureTrainingData(float[] features, float[] mirroredFeatures, long[] labels, int width)
+        public FeatureTrainingData(float[] features, float[]? mirroredFeatures, long[] labels, int width)
         {
             if (features.Length != (long)labels.Length * width || (mirroredFeatures != null && mirroredFeatures.Length != features.Length))
                 throw new ArgumentException("Feature buffers and label count disagree.");
@@ -33,14 +33,14 @@ namespace Microsoft.ML.MixedPrecision.Vision
         public int Count => Labels.Length;
         public long[] Labels { get; }
 
-        public FeatureBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        public FeatureBatch CreateBatch(ReadOnlySpan<int> indices, Random? random, bool augment)
         {
             var batch = new float[indices.Length * _width];
             var labels = new long[indices.Length];
             for (int b = 0; b < indices.Length; b++)
             {
-                bool mirrored = augment && _mirroredFeatures != null && random.Next(2) == 1;
-                Array.Copy(mirrored ? _mirroredFeatures : _features, (long)indices[b] * _width, batch, (long)b * _width, _width);
+                bool mirrored = augment && _mirroredFeatures != null && random!.Next(2) == 1;
+                Array.Copy(mirrored ? _mirroredFeatures! : _features, (long)indices[b] * _width, batch, (long)b * _width, _width);
                 labels[b] = Labels[indices[b]];
             }
             return new FeatureBatch(batch, labels);

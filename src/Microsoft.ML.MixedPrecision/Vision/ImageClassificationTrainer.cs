@@ -25,7 +25,7 @@ namespace Microsoft.ML.MixedPrecision
         internal const int PretrainedImageSize = 128;
         private const double DefaultPretrainedMinCropArea = 0.25;
         private const int PretrainedMaxRowsForSmallImages = 10_000;
-        internal ImageClassificationTrainer(TrainerEnvironment env, Options options, MixedPrecisionOptions mixedPrecision = null)
+        internal ImageClassificationTrainer(TrainerEnvironment env, Options options, MixedPrecisionOptions? mixedPrecision = null)
             : base(env, options, mixedPrecision)
         {
         }
@@ -49,7 +49,7 @@ namespace Microsoft.ML.MixedPrecision
 
         private protected override void CheckFeatureColumns(DataViewSchema schema, string where) => CheckFeatureColumn(schema, TrainerOptions.FeatureColumnName, where);
 
-        private protected override ImageClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions mixedPrecision)
+        private protected override ImageClassificationTransformer FitCore(IDataView input, MixedPrecisionOptions? mixedPrecision)
             => Fit(input, mixedPrecision, log => CreateSteps(input, log));
 
         /// <summary>Chooses the network (pretrained or from scratch) and the image geometry from the first training images.</summary>
@@ -58,7 +58,7 @@ namespace Microsoft.ML.MixedPrecision
             var o = TrainerOptions;
             var kind = CheckFeatureColumn(input.Schema, o.FeatureColumnName);
             var first = InspectImages(input, kind);
-            var architecture = ChooseArchitecture(input, first, log, out string pretrainedPath);
+            var architecture = ChooseArchitecture(input, first, log, out string? pretrainedPath);
             bool pretrained = architecture == ResNetArchitecture.PretrainedResNet18;
             int width = o.ImageWidth > 0 ? o.ImageWidth : pretrained ? PretrainedImageSize : Math.Min(first.Width, MaxAutoImageSize);
             int height = o.ImageHeight > 0 ? o.ImageHeight : pretrained ? PretrainedImageSize : Math.Min(first.Height, MaxAutoImageSize);
@@ -73,7 +73,7 @@ namespace Microsoft.ML.MixedPrecision
                 : new ImageAugmentation(shift, o.AugmentationHorizontalFlip, o.AugmentationMinCropArea ?? DefaultMinCropArea(pretrained, first));
             log.Info($"Decoding images to {channels}x{height}x{width} for {architecture}; training augmentation: {augmentation.Description}.");
             return pretrained
-                ? new PretrainedImageFitSteps(o, Builder, image, augmentation, pretrainedPath, log)
+                ? new PretrainedImageFitSteps(o, Builder, image, augmentation, pretrainedPath!, log)
                 : new ScratchImageFitSteps(o, Builder, image, augmentation, architecture, log);
         }
 
@@ -88,7 +88,7 @@ namespace Microsoft.ML.MixedPrecision
         /// Auto: the pretrained network when its file is there and the data is small or the images large (where it wins);
         /// from scratch for many small images (full Fashion-MNIST: ResNetSmall trains as well at a fraction of the cost).
         /// </summary>
-        private ResNetArchitecture ChooseArchitecture(IDataView input, (int Width, int Height, bool AllGray) first, TrainingLog log, out string pretrainedPath)
+        private ResNetArchitecture ChooseArchitecture(IDataView input, (int Width, int Height, bool AllGray) first, TrainingLog log, out string? pretrainedPath)
         {
             var o = TrainerOptions;
             pretrainedPath = null;
@@ -160,7 +160,7 @@ namespace Microsoft.ML.MixedPrecision
             bool allGray = true;
             int firstWidth = 0, firstHeight = 0;
             long undecodable = 0;
-            string firstProblem = null;
+            string? firstProblem = null;
             var column = input.Schema[o.FeatureColumnName];
             using (var cursor = input.GetRowCursor(new[] { column }))
             {
@@ -185,14 +185,14 @@ namespace Microsoft.ML.MixedPrecision
                             continue;
                         }
                         using (decoded.Image)
-                            Inspect(decoded.Image, ref firstWidth, ref firstHeight, ref allGray);
+                            Inspect(decoded.Image!, ref firstWidth, ref firstHeight, ref allGray);
                         seen++;
                     }
                 }
                 else
                 {
                     var getter = cursor.GetGetter<MLImage>(column);
-                    MLImage image = null;
+                    MLImage image = null!;
                     while (seen < 8 && cursor.MoveNext())
                     {
                         getter(ref image);

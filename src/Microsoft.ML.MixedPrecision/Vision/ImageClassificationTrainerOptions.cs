@@ -23,7 +23,7 @@ namespace Microsoft.ML.MixedPrecision
             /// The pretrained network's ONNX file (CNTK's ImageNet ResNet18 from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18).
             /// Null (default): the copy the package puts in the app's output (DnnImageModels/ResNet18Onnx/ResNet18.onnx), else the NuGet cache's.
             /// </summary>
-            public string PretrainedModelPath { get; set; }
+            public string? PretrainedModelPath { get; set; }
 
             /// <summary>How a pretrained backbone trains. Default <see cref="BackboneTraining.FineTune"/>.</summary>
             public BackboneTraining Backbone { get; set; } = BackboneTraining.FineTune;

@@ -19,9 +19,13 @@ namespace Microsoft.ML.MixedPrecision
             ImageWidth = width;
         }
 
+        /// <summary>The network trained (<see cref="ResNetArchitecture.Auto"/> resolved).</summary>
         public ResNetArchitecture Architecture { get; }
+        /// <summary>Color channels the network reads: 3, or 1 for gray images.</summary>
         public int Channels { get; }
+        /// <summary>Height in pixels the images are resized to before scoring.</summary>
         public int ImageHeight { get; }
+        /// <summary>Width in pixels the images are resized to before scoring.</summary>
         public int ImageWidth { get; }
     }
 }

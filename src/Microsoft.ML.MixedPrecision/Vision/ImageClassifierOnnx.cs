@@ -79,6 +79,6 @@ namespace Microsoft.ML.MixedPrecision.Vision
 
         private static long? Batch(bool symbolic) => symbolic ? (long?)null : 1L;
 
-        private static string[] BatchNames(bool symbolic) => symbolic ? new[] { BatchDimName } : null;
+        private static string[]? BatchNames(bool symbolic) => symbolic ? new[] { BatchDimName } : null;
     }
 }

@@ -108,7 +108,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             {
                 getBytes(ref encoded);
                 var bytes = encoded.DenseValues().ToArray();
-                string problem = ImageDecoding.ImageBytesDecoder.Problem(bytes) ?? EncodedImageCheck.Truncation(bytes);
+                string? problem = ImageDecoding.ImageBytesDecoder.Problem(bytes) ?? EncodedImageCheck.Truncation(bytes);
                 if (problem != null && badRows++ < ListedBadRows)
                     listed.Add($"row {position}: {problem}");
             });
@@ -175,7 +175,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return new ResNet(Image.Channels, classCount, Architecture);
         }
 
-        public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData validation)
+        public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData? validation)
         {
             var resnet = (ResNet)model;
             // NHWC convolutions are faster on the CPU in both precisions (see ResNet.SetChannelsLast); after the initial

@@ -24,7 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         public ImageInputKind Kind { get; set; } = ImageInputKind.EncodedBytes;
 
         /// <summary>The user's feature column.</summary>
-        public string ColumnName { get; set; }
+        public string ColumnName { get; set; } = "";
 
         public int Width { get; set; }
         public int Height { get; set; }
@@ -111,7 +111,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         /// fitted model feeds its network) and keeps every other column. <paramref name="schemaSource"/>: the training data
         /// (rows are not read); null = an empty view with the feature column only.
         /// </summary>
-        public static TransformerChain<ITransformer> FitPreprocessing(MLContext mlContext, ImageInputOptions options, IDataView schemaSource = null)
+        public static TransformerChain<ITransformer> FitPreprocessing(MLContext mlContext, ImageInputOptions options, IDataView? schemaSource = null)
         {
             IDataView view = schemaSource ?? CreateEmptyInput(mlContext, options);
             var transformers = new List<ITransformer>();
@@ -132,7 +132,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             VBuffer<ReadOnlyMemory<char>> classNames, int keyCount,
             string scoreColumnName = ClassificationOutputChain.DefaultScoreColumnName,
             string predictedLabelColumnName = ClassificationOutputChain.DefaultPredictedLabelColumnName,
-            IDataView schemaSource = null)
+            IDataView? schemaSource = null)
         {
             if (options == null)
                 throw new ArgumentNullException(nameof(options));
@@ -165,13 +165,13 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private sealed class BytesRow
         {
             [VectorType]
-            public byte[] Bytes;
+            public byte[] Bytes = Array.Empty<byte>();
         }
 
         private sealed class ImageRow
         {
             [AnySizeImageType]
-            public MLImage Image;
+            public MLImage? Image;
         }
 #pragma warning restore CS0649
     }

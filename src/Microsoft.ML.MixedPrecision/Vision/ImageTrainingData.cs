@@ -55,7 +55,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
             return new ImageTrainingData(pixels, labels, _channels, _height, _width, _augmentation);
         }
 
-        public PixelBatch CreateBatch(ReadOnlySpan<int> indices, Random random, bool augment)
+        public PixelBatch CreateBatch(ReadOnlySpan<int> indices, Random? random, bool augment)
         {
             var batch = new byte[indices.Length * _imageSize];
             var labels = new long[indices.Length];
@@ -69,7 +69,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 if (scratch == null)
                     source.CopyTo(target);
                 else
-                    _augmentation.Apply(source, target, scratch, _channels, _height, _width, random);
+                    _augmentation.Apply(source, target, scratch, _channels, _height, _width, random!); // the loop gives every augmented batch its generator
             }
             return new PixelBatch(batch, labels);
         }

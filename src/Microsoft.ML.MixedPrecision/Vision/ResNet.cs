@@ -18,7 +18,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private readonly InputNormalization normalize;
         private readonly Conv2d conv1;
         private readonly BatchNorm2d bn1;
-        private readonly MaxPool2d maxpool; // ResNet18 only; null for ResNetSmall.
+        private readonly MaxPool2d? maxpool; // ResNet18 only; null for ResNetSmall.
         private readonly ModuleList<BasicBlock> blocks;
         private readonly AdaptiveAvgPool2d avgpool;
         private readonly Linear fc;

@@ -64,7 +64,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         }
 
         /// <summary>Keeps the word embeddings as they are (no gradient, no optimizer state), or trains them.</summary>
-        public void TrainWordEmbeddings(bool train) => words.weight.requires_grad = train;
+        public void TrainWordEmbeddings(bool train) => words.weight!.requires_grad = train;
 
         /// <summary>dtype of the first layer's query/key/value projection output in the latest forward (bfloat16 under CPU autocast).</summary>
         public ScalarType? LastActivationDType => layers[0].Attention.LastActivationDType;

@@ -17,8 +17,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     internal sealed class MiniLmFitSteps : TextFitSteps
     {
         private readonly MiniLmPackage _package;
-        private WordPieceTokenizer _tokenizer;
-        private BertClassifier _model;
+        private WordPieceTokenizer _tokenizer = null!; // set by CreateModel, which the template calls first
+        private BertClassifier _model = null!;
 
         public MiniLmFitSteps(TextClassificationTrainer.Options options, MLContext builder, TrainingLog log, MiniLmPackage package)
             : base(options, builder, log)
@@ -48,7 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             return _model;
         }
 
-        public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows validation)
+        public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows? validation)
         {
             var o = Options;
             long unknown = _tokenizer.UnknownId;
@@ -67,7 +67,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             });
         }
 
-        private long[] EncodeIds(string first, string second) => _tokenizer.Encode(first, second).Ids;
+        private long[] EncodeIds(string first, string? second) => _tokenizer.Encode(first, second).Ids;
 
         public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)
             => MiniLmClassifierOnnx.Build(_model, _tokenizer, OnnxInput, Pairs, out logitsName);

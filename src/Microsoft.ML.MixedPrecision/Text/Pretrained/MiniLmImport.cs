@@ -42,7 +42,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
                 int part = 0;
                 foreach (string name in new[] { "query", "key", "value" })
                 {
-                    graph.CopyLinear(prefix + "attention.self." + name, qkv.weight.narrow(0, part * width, width), qkv.bias.narrow(0, part * width, width));
+                    graph.CopyLinear(prefix + "attention.self." + name, qkv.weight!.narrow(0, part * width, width), qkv.bias!.narrow(0, part * width, width));
                     part++;
                 }
                 graph.CopyLinear(prefix + "attention.output.dense", layer.Attention.Output.weight, layer.Attention.Output.bias);
@@ -88,7 +88,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 
             public bool Has(string name) => Find(name, required: false) != null;
 
-            public void Copy(string name, Tensor target) => Assign(Find(name), name, target, transpose: false);
+            public void Copy(string name, Tensor? target) => Assign(Find(name)!, name, target!, transpose: false);
 
             public void CopyLayerNorm(string prefix, LayerNorm norm)
             {
@@ -97,10 +97,10 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             }
 
             /// <summary>A Linear's bias by name, and its weight: the initializer input of the MatMul whose output the bias is added to.</summary>
-            public void CopyLinear(string prefix, Tensor weight, Tensor bias)
+            public void CopyLinear(string prefix, Tensor? weight, Tensor? bias)
             {
-                TensorProto biasTensor = Find(prefix + ".bias");
-                Assign(biasTensor, prefix + ".bias", bias, transpose: false);
+                TensorProto biasTensor = Find(prefix + ".bias")!;
+                Assign(biasTensor, prefix + ".bias", bias!, transpose: false);
                 var add = _consumers[biasTensor.Name].Where(n => n.OpType == "Add").ToList();
                 if (add.Count != 1)
                     throw Mismatch($"{prefix}.bias feeds {add.Count} Add nodes, expected one");
@@ -111,13 +111,13 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
                 var weights = matmul[0].Input.Where(_initializers.ContainsKey).ToList();
                 if (weights.Count != 1)
                     throw Mismatch($"the MatMul before {prefix}.bias has {weights.Count} weight initializers, expected one");
-                Assign(_initializers[weights[0]], prefix + ".weight", weight, transpose: true);
+                Assign(_initializers[weights[0]], prefix + ".weight", weight!, transpose: true);
             }
 
             public Exception Mismatch(string what) => new InvalidDataException(
                 $"'{_path}' does not hold all-MiniLM-L6-v2 as {MiniLmPackage.PackageId} {MiniLmPackage.PackageVersion} ships it: {what}. {MiniLmPackage.Fix}");
 
-            private TensorProto Find(string name, bool required = true)
+            private TensorProto? Find(string name, bool required = true)
             {
                 if (_initializers.TryGetValue(name, out var exact))
                     return exact;

@@ -44,7 +44,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public string[] Vocabulary { get; }
 
         /// <summary>The first existing candidate DLL, or null.</summary>
-        public static string Find() => Candidates().FirstOrDefault(File.Exists);
+        public static string? Find() => Candidates().FirstOrDefault(File.Exists);
 
         /// <summary>The places looked at, in order.</summary>
         public static IEnumerable<string> Candidates()
@@ -94,7 +94,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             if (!pe.HasMetadata)
                 throw new BadImageFormatException("no .NET metadata");
             MetadataReader metadata = pe.GetMetadataReader();
-            var directory = pe.PEHeaders.CorHeader.ResourcesDirectory;
+            var directory = pe.PEHeaders.CorHeader!.ResourcesDirectory;
             var resources = new Dictionary<string, byte[]>(StringComparer.Ordinal);
             if (directory.Size == 0)
                 return resources;

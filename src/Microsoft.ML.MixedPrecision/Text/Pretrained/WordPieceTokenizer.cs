@@ -118,7 +118,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         /// [CLS] first [SEP], or [CLS] first [SEP] second [SEP] when <paramref name="second"/> is not null, truncated
         /// to <see cref="MaxLength"/> (<see cref="PairBudget"/>); not padded.
         /// </summary>
-        public EncodedText Encode(string first, string second = null)
+        public EncodedText Encode(string first, string? second = null)
         {
             long[] a = PieceIds(first);
             if (second == null)

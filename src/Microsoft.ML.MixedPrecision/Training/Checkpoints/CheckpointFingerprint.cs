@@ -34,26 +34,27 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         };
 
         /// <summary>Option name → value, invariant culture, round-trip doubles.</summary>
-        public SortedDictionary<string, string> Options { get; set; }
+        public SortedDictionary<string, string> Options { get; set; } = new();
 
         public int TrainingRows { get; set; }
         public int ValidationRows { get; set; }
 
         /// <summary>SHA-256 of the training labels then the validation labels, in order.</summary>
-        public string LabelHash { get; set; }
+        public string LabelHash { get; set; } = "";
 
         /// <summary>SHA-256 of the training then the validation examples' features (<see cref="IExampleSet{TSelf}.HashFeatures"/>).</summary>
-        public string FeatureHash { get; set; }
+        public string FeatureHash { get; set; } = "";
 
-        public string[] Classes { get; set; }
+        public string[] Classes { get; set; } = Array.Empty<string>();
 
-        public static CheckpointFingerprint Create(ClassificationTrainerOptionsBase options, MixedPrecisionOptions mixedPrecision,
-            TrainingPrecision precision, string device, int seed, IExampleSet<object> train, IExampleSet<object> validation, IEnumerable<string> classes)
+        public static CheckpointFingerprint Create(ClassificationTrainerOptionsBase options, MixedPrecisionOptions? mixedPrecision,
+            TrainingPrecision precision, string device, int seed, IExampleSet<object> train, IExampleSet<object>? validation, IEnumerable<string> classes)
         {
-            long[] trainLabels = train.Labels, validationLabels = validation?.Labels;
+            long[] trainLabels = train.Labels;
+            long[]? validationLabels = validation?.Labels;
             var values = new SortedDictionary<string, string>(StringComparer.Ordinal)
             {
-                ["(trainer)"] = options.GetType().FullName,
+                ["(trainer)"] = options.GetType().FullName!,
                 ["(precision)"] = precision.ToString(),
                 ["(device)"] = device,
                 [nameof(options.Seed)] = seed.ToString(CultureInfo.InvariantCulture),
@@ -86,7 +87,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         }
 
         /// <summary>Why a checkpoint with fingerprint <paramref name="saved"/> cannot resume this fit; null when it can.</summary>
-        public string Mismatch(CheckpointFingerprint saved)
+        public string? Mismatch(CheckpointFingerprint saved)
         {
             var reasons = new List<string>();
             var names = saved.Options.Keys.Union(Options.Keys).Where(k => Value(saved.Options, k) != Value(Options, k)).ToList();
@@ -106,7 +107,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             return reasons.Count == 0 ? null : string.Join("; ", reasons);
         }
 
-        private static string Value(IDictionary<string, string> values, string key) => values.TryGetValue(key, out var v) ? v : null;
+        private static string? Value(IDictionary<string, string> values, string key) => values.TryGetValue(key, out var v) ? v : null;
 
         private static string Describe(string[] classes) =>
             classes.Length <= 8 ? $"[{string.Join(", ", classes)}]" : $"{classes.Length} classes [{string.Join(", ", classes.Take(8))}, …]";
@@ -124,13 +125,13 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             }
         }
 
-        private static string Format(object value) => value switch
+        private static string Format(object? value) => value switch
         {
             null => "null",
             double d => d.ToString("R", CultureInfo.InvariantCulture),
             float f => f.ToString("R", CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString(),
+            _ => value.ToString() ?? "",
         };
     }
 }

@@ -21,7 +21,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         private readonly CheckpointFingerprint _fingerprint;
         private readonly TrainingLog _log;
         private readonly List<TrainingSummary> _completedPhases = new List<TrainingSummary>();
-        private TrainingCheckpoint _resume;
+        private TrainingCheckpoint? _resume;
         private long _sequence;
 
         private CheckpointSession(CheckpointStore store, CheckpointFingerprint fingerprint, int? everySteps, TrainingLog log)
@@ -41,12 +41,12 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// <see cref="InvalidOperationException"/>, saying what differs, when it was written by a fit with other options,
         /// data or classes.
         /// </summary>
-        public static CheckpointSession Open(ClassificationTrainerOptionsBase options, CheckpointFingerprint fingerprint, TrainingLog log)
+        public static CheckpointSession? Open(ClassificationTrainerOptionsBase options, CheckpointFingerprint? fingerprint, TrainingLog log)
         {
             if (options.CheckpointDirectory == null)
                 return null;
             var store = new CheckpointStore(options.CheckpointDirectory, options.CheckpointsToKeep, log);
-            var session = new CheckpointSession(store, fingerprint, options.CheckpointEverySteps, log);
+            var session = new CheckpointSession(store, fingerprint ?? throw new ArgumentNullException(nameof(fingerprint)), options.CheckpointEverySteps, log);
             var latest = store.ReadLatest();
             if (latest is not { } found)
             {
@@ -67,7 +67,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                     $"The checkpoint '{found.Path}' cannot be read ({e.Message}). Delete the checkpoint files in '{store.Directory}' to train " +
                     "from the start, or set CheckpointDirectory to another folder.", e);
             }
-            string mismatch = fingerprint.Mismatch(checkpoint.Fingerprint);
+            string? mismatch = fingerprint.Mismatch(checkpoint.Fingerprint);
             if (mismatch != null)
             {
                 checkpoint.Dispose();
@@ -86,10 +86,10 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         }
 
         /// <summary>The summary of phase <paramref name="phase"/> when the checkpoint resumed from was written after it.</summary>
-        public TrainingSummary CompletedPhase(int phase) => phase < _completedPhases.Count ? _completedPhases[phase] : null;
+        public TrainingSummary? CompletedPhase(int phase) => phase < _completedPhases.Count ? _completedPhases[phase] : null;
 
         /// <summary>The checkpoint to resume phase <paramref name="phase"/> from (once), or null to start it afresh.</summary>
-        public TrainingCheckpoint TakeResumePoint(int phase)
+        public TrainingCheckpoint? TakeResumePoint(int phase)
         {
             if (_resume?.Phase != phase)
                 return null;
@@ -102,7 +102,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// Restores a checkpoint's state into the phase's model, optimizer, precision plugin and libtorch's random
         /// state; returns copies of its best weights on <paramref name="device"/> (null when none were kept).
         /// </summary>
-        public static Dictionary<string, Tensor> Restore(TrainingCheckpoint checkpoint, Module model, optim.Optimizer optimizer,
+        public static Dictionary<string, Tensor>? Restore(TrainingCheckpoint checkpoint, Module model, optim.Optimizer optimizer,
             PrecisionPlugin precision, Device device)
         {
             using (no_grad())
@@ -123,7 +123,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
 
         /// <summary>Writes a checkpoint of phase <paramref name="phase"/> as it stands (at an optimizer-step boundary).</summary>
         public void Save(int phase, TrainingProgress progress, Module model, optim.Optimizer optimizer, PrecisionPlugin precision,
-            Dictionary<string, Tensor> bestWeights)
+            Dictionary<string, Tensor>? bestWeights)
         {
             using var scope = NewDisposeScope();
             Tensor randomState;

@@ -87,7 +87,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                 throw new InvalidDataException($"The checkpoint holds {savedCount} optimizer state tensors; this optimizer's parameters take {used}.");
         }
 
-        private static Tensor Get(IReadOnlyDictionary<string, Tensor> saved, string name, Tensor like)
+        private static Tensor Get(IReadOnlyDictionary<string, Tensor> saved, string name, Tensor? like)
         {
             if (!saved.TryGetValue(name, out var t))
                 throw new InvalidDataException($"The checkpoint lacks the optimizer state '{name}'.");

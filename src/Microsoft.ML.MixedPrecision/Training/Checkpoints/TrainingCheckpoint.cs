@@ -27,14 +27,14 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         };
 
-        public CheckpointFingerprint Fingerprint { get; set; }
+        public CheckpointFingerprint Fingerprint { get; set; } = new();
 
         /// <summary>The 0-based index of the training phase within the fit (a fine-tune has two: head only, then all layers).</summary>
         public int Phase { get; set; }
 
-        public TrainingProgress Progress { get; set; }
+        public TrainingProgress Progress { get; set; } = new();
 
-        public GradScalerState Scaler { get; set; }
+        public GradScalerState Scaler { get; set; } = GradScalerState.Empty;
 
         /// <summary>The summaries of the phases before <see cref="Phase"/>.</summary>
         public List<TrainingSummary> CompletedPhases { get; set; } = new List<TrainingSummary>();
@@ -48,7 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
 
         /// <summary>The best epoch's weights, or null when none are kept.</summary>
         [JsonIgnore]
-        public Dictionary<string, Tensor> BestWeights => Tensors.Keys.Any(k => k.StartsWith(BestPrefix, StringComparison.Ordinal)) ? Section(BestPrefix) : null;
+        public Dictionary<string, Tensor>? BestWeights => Tensors.Keys.Any(k => k.StartsWith(BestPrefix, StringComparison.Ordinal)) ? Section(BestPrefix) : null;
 
         /// <summary>The optimizer's state tensors (<see cref="OptimizerCheckpoint"/>).</summary>
         [JsonIgnore]
@@ -57,7 +57,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             .ToDictionary(kv => kv.Key, kv => kv.Value);
 
         [JsonIgnore]
-        public Tensor RandomState => Tensors.TryGetValue(RandomKey, out var t) ? t : null;
+        public Tensor? RandomState => Tensors.TryGetValue(RandomKey, out var t) ? t : null;
 
         public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -73,7 +73,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
 
         /// <summary>The tensors to write, in a fixed order: model, best weights, optimizer, random state.</summary>
         public static List<KeyValuePair<string, Tensor>> TensorsOf(IEnumerable<KeyValuePair<string, Tensor>> model,
-            IEnumerable<KeyValuePair<string, Tensor>> bestWeights, IEnumerable<KeyValuePair<string, Tensor>> optimizerState, Tensor randomState)
+            IEnumerable<KeyValuePair<string, Tensor>>? bestWeights, IEnumerable<KeyValuePair<string, Tensor>> optimizerState, Tensor randomState)
         {
             var list = model.Select(kv => KeyValuePair.Create(ModelPrefix + kv.Key, kv.Value)).ToList();
             if (bestWeights != null)

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 
 namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
@@ -15,10 +16,10 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         public int Batch { get; set; }
 
         /// <summary>The epoch's example order, cut into batches by the loop; null at an epoch boundary.</summary>
-        public int[] EpochOrder { get; set; }
+        public int[]? EpochOrder { get; set; }
 
         /// <summary>The epoch's running training loss and hits so far; null at an epoch boundary.</summary>
-        public ClassificationCountsState EpochCounts { get; set; }
+        public ClassificationCountsState? EpochCounts { get; set; }
 
         /// <summary>Non-finite losses in a row when the checkpoint was taken (<see cref="DivergenceGuard"/>).</summary>
         public int NonFiniteLossesInARow { get; set; }
@@ -36,7 +37,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         public bool StoppedEarly { get; set; }
 
         public double SamplesPerSecondSum { get; set; }
-        public string ObservedActivation { get; set; }
+        public string? ObservedActivation { get; set; }
 
         /// <summary>The metrics of the phase's finished epochs.</summary>
         public List<TrainingMetrics> Epochs { get; set; } = new List<TrainingMetrics>();
@@ -46,7 +47,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
     internal sealed class ClassificationCountsState
     {
         public double LossSum { get; set; }
-        public long[] CorrectPerClass { get; set; }
-        public long[] SeenPerClass { get; set; }
+        public long[] CorrectPerClass { get; set; } = Array.Empty<long>();
+        public long[] SeenPerClass { get; set; } = Array.Empty<long>();
     }
 }

@@ -174,7 +174,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             }
 
             private static IReadOnlyList<long> Ints(NodeProto node, string name)
-                => (IReadOnlyList<long>)node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints ?? Array.Empty<long>();
+                => (IReadOnlyList<long>?)node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints ?? Array.Empty<long>();
         }
     }
 }

@@ -18,7 +18,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
     internal sealed class PretrainedImageFitSteps : ImageFitSteps
     {
         private readonly string _weightsPath;
-        private ResNet _model;
+        private ResNet _model = null!; // set by CreateModel, which the template calls first
 
         public PretrainedImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, ImageAugmentation augmentation,
             string weightsPath, TrainingLog log)
@@ -50,7 +50,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             return _model;
         }
 
-        public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData validation)
+        public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData? validation)
         {
             var o = Options;
             bool frozen = o.Backbone == BackboneTraining.Frozen;
@@ -59,7 +59,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             _model.to(fit.Device);
             try
             {
-                TrainingSummary head = null;
+                TrainingSummary? head = null;
                 if (headEpochs > 0)
                 {
                     var clock = Stopwatch.StartNew();
@@ -70,7 +70,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                     var trainFeatures = Featurize(fit, train, "training data", mirrored: mirror);
                     var validationFeatures = validation == null ? null : Featurize(fit, validation, "validation set", mirrored: false);
                     var featurized = clock.Elapsed;
-                    string activation = _model.LastActivationDType?.ToString();
+                    string? activation = _model.LastActivationDType?.ToString();
                     head = fit.Train(_model.Head, trainFeatures, validationFeatures, new TrainingPhase
                     {
                         Name = "the new head on the frozen backbone's features",
@@ -81,7 +81,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                     head = head.WithElapsed(head.Elapsed + featurized);
                 }
                 if (frozen)
-                    return head;
+                    return head!; // frozen: the head phase ran (its epochs are the fit's, at least 1)
 
                 _model.FreezeBatchNormStatistics = !o.UpdateBatchNormStatistics;
                 var all = fit.Train(_model, train, validation, new TrainingPhase
@@ -124,11 +124,11 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                     fit.Log.ThrowIfCanceled(fit.Options.CancellationToken);
                     using var scope = NewDisposeScope();
                     int count = Math.Min(batchSize, data.Count - start);
-                    var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, count), null, augment: false);
+                    var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, count), random: null, augment: false);
                     Tensor images = data.ToTensors(batch, fit.Device);
                     CopyFeatures(fit, images, features, (long)start * width);
                     if (mirrored)
-                        CopyFeatures(fit, images.flip(3), mirroredFeatures, (long)start * width);
+                        CopyFeatures(fit, images.flip(3), mirroredFeatures!, (long)start * width);
                 }
             }
             finally

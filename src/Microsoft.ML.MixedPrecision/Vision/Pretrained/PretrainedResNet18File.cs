@@ -24,7 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             "to that file.";
 
         /// <summary>The first existing candidate, or null.</summary>
-        public static string Find() => Candidates().FirstOrDefault(File.Exists);
+        public static string? Find() => Candidates().FirstOrDefault(File.Exists);
 
         /// <summary>The places looked at, in order.</summary>
         public static IEnumerable<string> Candidates()
