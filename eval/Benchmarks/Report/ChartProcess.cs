@@ -1,10 +1,10 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json;
-using System.Collections.Generic;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
 {

@@ -1,7 +1,7 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.InteropServices;
-using System;
 using Google.Protobuf;
 using Microsoft.ML.MixedPrecision.Export.Proto;
 

@@ -1,7 +1,7 @@
-using System.Linq;
 using System;
-using TorchSharp.Modules;
+using System.Linq;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 using A = Microsoft.ML.MixedPrecision.Export.OnnxGraphBuilder;

@@ -1,13 +1,13 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
-using System;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Export;
-using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Text;
+using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;

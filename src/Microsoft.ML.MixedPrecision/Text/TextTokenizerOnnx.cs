@@ -1,5 +1,5 @@
-using System.Linq;
 using System;
+using System.Linq;
 using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Text;
 

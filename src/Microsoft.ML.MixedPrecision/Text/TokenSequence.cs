@@ -1,6 +1,6 @@
 using Microsoft.ML.MixedPrecision.Export;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 using A = Microsoft.ML.MixedPrecision.Export.OnnxGraphBuilder;

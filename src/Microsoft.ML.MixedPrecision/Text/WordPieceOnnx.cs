@@ -1,8 +1,8 @@
+using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text;
-using System;
 using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Export.Proto;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;

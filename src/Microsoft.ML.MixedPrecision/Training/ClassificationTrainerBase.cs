@@ -96,43 +96,14 @@ namespace Microsoft.ML.MixedPrecision
             using var log = new TrainingLog(Environment.Host, ComponentName);
             TorchRuntime.EnsureAvailable();
 
-            CheckFeatureColumns(input.Schema, "training data");
-            var classNames = CheckLabelColumn(input.Schema, o.LabelColumnName, out int classCount);
-            if (o.ValidationSet != null)
-            {
-                CheckFeatureColumns(o.ValidationSet.Schema, "validation set");
-                CheckValidationLabels(classNames, classCount);
-            }
-
+            var classNames = CheckColumns(input.Schema, out int classCount);
             int seed = o.Seed ?? log.NewSeed();
             // Cancellation (the option's token or MLContext's own) is checked per row while reading, per batch while training
             // and validating, and between the phases here, so a fit ends within one step of it at any point.
             void ThrowIfCanceled() => log.ThrowIfCanceled(o.CancellationToken);
             ThrowIfCanceled();
             using var steps = createSteps(log);
-            var all = steps.Read(input, "training data");
-            TExamples train;
-            TExamples? validation;
-            double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
-            if (o.ValidationSet != null)
-            {
-                train = all;
-                validation = steps.Read(o.ValidationSet, "validation set");
-            }
-            else
-            {
-                if (o.ValidationSetFraction is null && fraction == 0)
-                    log.Info($"Validation: none ({steps.ModelDescription} trains on all {all.Count} rows and keeps its last epoch by default; " +
-                             "set ValidationSetFraction or ValidationSet to hold rows out and get per-epoch validation metrics).");
-                var split = ExampleOrder.HoldOut(all.Count, fraction, seed);
-                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
-            }
-            var trainClasses = train.Labels.Distinct().ToArray();
-            if (trainClasses.Length < 2)
-                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class " +
-                    $"('{classNames.GetItemOrDefault((int)trainClasses[0])}') in the {train.Count} rows it trains on" +
-                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {fraction})" : "") +
-                    "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
+            var (train, validation) = ReadAndSplit(steps, input, seed, classNames, log);
 
             ThrowIfCanceled();
             torch.manual_seed(seed);
@@ -164,6 +135,55 @@ namespace Microsoft.ML.MixedPrecision
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             checkpoints?.FitSucceeded();
             return transformer;
+        }
+
+        /// <summary>Checks the feature and label columns of the training data and of the validation set; returns the class names.</summary>
+        private VBuffer<ReadOnlyMemory<char>> CheckColumns(DataViewSchema schema, out int classCount)
+        {
+            var o = TrainerOptions;
+            CheckFeatureColumns(schema, "training data");
+            var classNames = CheckLabelColumn(schema, o.LabelColumnName, out classCount);
+            if (o.ValidationSet != null)
+            {
+                CheckFeatureColumns(o.ValidationSet.Schema, "validation set");
+                CheckValidationLabels(classNames, classCount);
+            }
+            return classNames;
+        }
+
+        /// <summary>
+        /// Reads the training examples and the validation set, or holds out <see cref="ClassificationTrainerOptionsBase.ValidationSetFraction"/>
+        /// (the trainer's default when null); refuses training data of a single class.
+        /// </summary>
+        private (TExamples Train, TExamples? Validation) ReadAndSplit<TExamples>(FitSteps<TExamples, TTransformer> steps, IDataView input, int seed,
+            VBuffer<ReadOnlyMemory<char>> classNames, TrainingLog log)
+            where TExamples : class, IExampleSet<TExamples>
+        {
+            var o = TrainerOptions;
+            var all = steps.Read(input, "training data");
+            TExamples train;
+            TExamples? validation;
+            double fraction = o.ValidationSetFraction ?? steps.DefaultValidationSetFraction;
+            if (o.ValidationSet != null)
+            {
+                train = all;
+                validation = steps.Read(o.ValidationSet, "validation set");
+            }
+            else
+            {
+                if (o.ValidationSetFraction is null && fraction == 0)
+                    log.Info($"Validation: none ({steps.ModelDescription} trains on all {all.Count} rows and keeps its last epoch by default; " +
+                             "set ValidationSetFraction or ValidationSet to hold rows out and get per-epoch validation metrics).");
+                var split = ExampleOrder.HoldOut(all.Count, fraction, seed);
+                (train, validation) = split is { } held ? (all.Subset(held.Train), all.Subset(held.Validation)) : (all, null);
+            }
+            var trainClasses = train.Labels.Distinct().ToArray();
+            if (trainClasses.Length < 2)
+                throw new ArgumentException($"The training data's label column '{o.LabelColumnName}' holds a single class " +
+                    $"('{classNames.GetItemOrDefault((int)trainClasses[0])}') in the {train.Count} rows it trains on" +
+                    (train.Count < all.Count ? $" (after holding out ValidationSetFraction {fraction})" : "") +
+                    "; a classifier needs rows of at least two classes: check the filter or split that made the data.");
+            return (train, validation);
         }
 
         private static byte[] ExportOnnx<TExamples>(FitSteps<TExamples, TTransformer> steps, torch.nn.Module<torch.Tensor, torch.Tensor> model, int classCount)

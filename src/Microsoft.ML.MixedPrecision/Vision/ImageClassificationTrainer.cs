@@ -1,12 +1,12 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.ImageDecoding;
 using Microsoft.ML.MixedPrecision.Training;
-using Microsoft.ML.MixedPrecision.Vision.Pretrained;
 using Microsoft.ML.MixedPrecision.Vision;
+using Microsoft.ML.MixedPrecision.Vision.Pretrained;
 using Microsoft.ML.Transforms.Image;
 using TorchSharp;
 

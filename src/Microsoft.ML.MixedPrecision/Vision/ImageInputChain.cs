@@ -1,6 +1,6 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
-using System;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.ImageDecoding;

@@ -88,6 +88,13 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         }
 
         [TestMethod]
+        public void The_checkpoints_block_is_samples_CheckpointResume()
+        {
+            string sample = File.ReadAllText(Path.Combine(RepositoryRoot, "samples", "CheckpointResume", "Program.cs")).Replace("\r\n", "\n");
+            ReadmePrograms()["checkpoints"].Should().Be(sample, "samples/CheckpointResume/Program.cs is the runnable twin of the README's checkpoints block");
+        }
+
+        [TestMethod]
         public void The_readme_is_a_user_guide_of_at_most_400_lines()
         {
             File.ReadAllLines(Path.Combine(RepositoryRoot, "README.md")).Length.Should().BeLessThanOrEqualTo(400,

@@ -1,10 +1,10 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
-using System;
 using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Kernels;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.MixedPrecision.Text.Pretrained

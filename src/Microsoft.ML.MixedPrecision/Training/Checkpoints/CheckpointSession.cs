@@ -1,7 +1,7 @@
+using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System;
 using Microsoft.ML.MixedPrecision.Training.Precision;
 using TorchSharp;
 using static TorchSharp.torch;
