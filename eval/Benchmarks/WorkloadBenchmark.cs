@@ -7,7 +7,6 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Peer;
 using Microsoft.ML.MixedPrecision.Benchmarks.Report;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks
 {

@@ -27,7 +27,6 @@ using DebianText;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision;
-using Microsoft.ML.MixedPrecision.Text;
 using SampleComparisons;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;

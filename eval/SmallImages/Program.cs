@@ -23,7 +23,6 @@ using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision;
-using Microsoft.ML.MixedPrecision.Vision;
 using SampleComparisons;
 using SmallImages;
 

@@ -15,8 +15,6 @@ using FashionMnist;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision;
-using Microsoft.ML.MixedPrecision.Training;
-using Microsoft.ML.MixedPrecision.Vision;
 using Spectre.Console;
 
 var settings = SampleSettings.Parse(args);

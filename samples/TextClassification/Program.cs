@@ -16,8 +16,6 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.MixedPrecision;
-using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
 using TextClassification;
 
 var settings = SampleSettings.Parse(args);

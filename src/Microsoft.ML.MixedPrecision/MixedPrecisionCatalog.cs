@@ -1,8 +1,6 @@
 using System;
 using Microsoft.ML.MixedPrecision;
-using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Training;
-using Microsoft.ML.MixedPrecision.Vision;
 
 namespace Microsoft.ML
 {

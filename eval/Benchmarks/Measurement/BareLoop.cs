@@ -5,7 +5,6 @@ using System.Linq;
 using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;

@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {

@@ -5,7 +5,6 @@ using System.IO;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 {

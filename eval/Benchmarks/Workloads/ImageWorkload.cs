@@ -5,7 +5,6 @@ using System.Linq;
 using FashionMnist;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision;
 using TorchSharp;
 using static TorchSharp.torch;

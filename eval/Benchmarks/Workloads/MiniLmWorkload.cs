@@ -5,7 +5,6 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;
-using Microsoft.ML.MixedPrecision.Training;
 using TextClassification;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

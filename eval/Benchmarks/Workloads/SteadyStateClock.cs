@@ -1,5 +1,4 @@
 using System;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
 {

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
 using TextClassification;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,7 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Native;
 using TorchSharp;
 using static TorchSharp.torch;

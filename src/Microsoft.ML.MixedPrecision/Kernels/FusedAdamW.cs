@@ -1,9 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Training;

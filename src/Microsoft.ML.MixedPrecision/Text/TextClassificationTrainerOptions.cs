@@ -1,4 +1,3 @@
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision
 {

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Kernels;
-using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using Microsoft.ML.MixedPrecision.Training.Precision;
 using TorchSharp;

@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision
 {

@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Linq;
 using FluentAssertions;
-using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using FluentAssertions;
-using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;

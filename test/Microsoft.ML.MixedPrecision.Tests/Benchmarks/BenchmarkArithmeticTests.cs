@@ -7,7 +7,6 @@ using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Benchmarks.Report;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

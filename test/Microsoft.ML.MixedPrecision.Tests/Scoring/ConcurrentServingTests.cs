@@ -8,7 +8,6 @@ using FluentAssertions;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Tests.Text;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
-using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Scoring

@@ -3,7 +3,6 @@ using System.Linq;
 using System.Runtime.Intrinsics;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Kernels;
-using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -3,8 +3,6 @@ using System.Collections.Generic;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Text

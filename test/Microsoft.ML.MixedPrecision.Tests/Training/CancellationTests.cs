@@ -9,7 +9,6 @@ using Microsoft.ML.MixedPrecision.Amp;
 using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Tests.Text;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;

@@ -5,8 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading;
 using FluentAssertions;
-using Microsoft.ML.MixedPrecision.Tests.Text;
-using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using Microsoft.VisualStudio.TestTools.UnitTesting;

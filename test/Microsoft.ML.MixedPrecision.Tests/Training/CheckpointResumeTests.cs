@@ -5,9 +5,6 @@ using System.Linq;
 using System.Threading;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
-using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
-using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Training

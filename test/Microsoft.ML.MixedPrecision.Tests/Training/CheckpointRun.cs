@@ -6,8 +6,6 @@ using System.IO.Compression;
 using System.Linq;
 using System.Security.Cryptography;
 using Microsoft.ML.MixedPrecision.Tests.Text;
-using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Training;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Training
 {

@@ -2,7 +2,6 @@ using System;
 using System.Runtime.InteropServices;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Native;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Training

@@ -2,8 +2,6 @@ using System;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
-using Microsoft.ML.MixedPrecision.Text;
-using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Training

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Text;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Vision

@@ -5,7 +5,6 @@ using System.Linq;
 using System.Threading;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Training;
 using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

@@ -4,7 +4,6 @@ using System.IO;
 using System.Linq;
 using FluentAssertions;
 using Microsoft.ML.Data;
-using Microsoft.ML.MixedPrecision.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.MixedPrecision.Tests.Vision
