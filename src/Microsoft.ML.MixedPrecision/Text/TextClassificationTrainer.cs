@@ -2,19 +2,15 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Text;
 using Microsoft.ML.MixedPrecision.Text.Pretrained;
 using Microsoft.ML.MixedPrecision.Training;
-using TorchSharp;
-using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
 namespace Microsoft.ML.MixedPrecision
 {
     /// <summary>
-    /// Trains a Transformer encoder text classifier from scratch on TorchSharp, in float32 or (with
+    /// Trains a text classifier on TorchSharp (by default all-MiniLM-L6-v2 fine-tuned, or an encoder from scratch), in float32 or (with
     /// <c>.WithMixedPrecision()</c>) in bf16/fp16 autocast, and returns an ordinary FP32 ML.NET model: ApplyOnnxModel fed
     /// by the text column(s), with the tokenization inside the ONNX graph, so loading it needs neither this library nor
     /// TorchSharp. Create it with <c>mlContext.MulticlassClassification.Trainers.TextClassification(...)</c>.
