@@ -93,20 +93,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             {
                 _model.train();
                 _counts.Reset();
-                int batchIndex = 0, micro = 0;
+                int micro = 0;
                 var epochClock = Stopwatch.StartNew();
-                int[] order;
-                if (Progress.EpochOrder != null)
-                {
-                    // Resumed mid-epoch: the interrupted epoch's order and running counts, from its next batch on.
-                    order = Progress.EpochOrder;
-                    batchIndex = Progress.Batch;
-                    _counts.LoadState(Progress.EpochCounts!); // saved with the epoch order mid-epoch
-                }
-                else
-                {
-                    order = ExampleOrder.EpochOrder(_train, _batchSize, _seed, epoch);
-                }
+                var (order, batchIndex) = EpochStart(epoch);
                 _optimizer.zero_grad();
 
                 using (var prefetcher = new BatchPrefetcher<TBatch>(_train, order, _batchSize,
@@ -131,6 +120,18 @@ namespace Microsoft.ML.MixedPrecision.Training
                     }
                 }
                 EndEpoch(epoch, batchIndex, epochClock);
+            }
+
+            /// <summary>
+            /// The epoch's example order and first batch: when resumed mid-epoch, the interrupted epoch's order and running
+            /// counts, from its next batch on; else the epoch's own order from the seed.
+            /// </summary>
+            private (int[] Order, int FirstBatch) EpochStart(int epoch)
+            {
+                if (Progress.EpochOrder == null)
+                    return (ExampleOrder.EpochOrder(_train, _batchSize, _seed, epoch), 0);
+                _counts.LoadState(Progress.EpochCounts!); // saved with the epoch order mid-epoch
+                return (Progress.EpochOrder, Progress.Batch);
             }
 
             /// <summary>Forward and loss in the precision's region, scaled backward (a share of the accumulation group), counted.</summary>
