@@ -45,8 +45,8 @@ namespace Microsoft.ML.MixedPrecision.Text
 
         public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows? validation)
         {
-            var trainData = Encode(train, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "training data", bucket: Options.BucketByLength ?? false);
-            var validationData = validation == null ? null : Encode(validation, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId, "validation set", bucket: false);
+            var (trainData, validationData) = Encode(train, validation, _tokenizer.Encode, _tokenizer.MaxLength, TextTokenizer.UnknownId,
+                bucketByDefault: false);
             return fit.Train(model, trainData, validationData, new TrainingPhase
             {
                 Epochs = fit.Epochs,

@@ -80,8 +80,20 @@ namespace Microsoft.ML.MixedPrecision.Text
             return rows;
         }
 
+        /// <summary>
+        /// The training rows and the validation rows tokenized with <paramref name="encode"/>; the training batches grouped
+        /// by length when <c>BucketByLength</c> says so (null: <paramref name="bucketByDefault"/>), the validation rows never.
+        /// </summary>
+        protected (TextTrainingData Train, TextTrainingData? Validation) Encode(TextRows train, TextRows? validation,
+            Func<string, string?, long[]> encode, int maxLength, long unknownId, bool bucketByDefault)
+        {
+            var trainData = Encode(train, encode, maxLength, unknownId, "training data", bucket: Options.BucketByLength ?? bucketByDefault);
+            var validationData = validation == null ? null : Encode(validation, encode, maxLength, unknownId, "validation set", bucket: false);
+            return (trainData, validationData);
+        }
+
         /// <summary>Tokenizes every row (ids with [CLS]/[SEP], unpadded) and logs the unknown rate and how many were truncated.</summary>
-        protected TextTrainingData Encode(TextRows rows, Func<string, string?, long[]> encode, int maxLength, long unknownId, string what,
+        private TextTrainingData Encode(TextRows rows, Func<string, string?, long[]> encode, int maxLength, long unknownId, string what,
             bool bucket)
         {
             var sequences = new long[rows.Count][];

@@ -51,10 +51,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public override TrainingSummary Train(FitContext fit, Module model, TextRows train, TextRows? validation)
         {
             var o = Options;
-            long unknown = _tokenizer.UnknownId;
-            var trainData = Encode(train, EncodeIds, _tokenizer.MaxLength, unknown, "training data", bucket: o.BucketByLength ?? true);
-            var validationData = validation == null ? null
-                : Encode(validation, EncodeIds, _tokenizer.MaxLength, unknown, "validation set", bucket: false);
+            var (trainData, validationData) = Encode(train, validation, EncodeIds, _tokenizer.MaxLength, _tokenizer.UnknownId,
+                bucketByDefault: true);
             var groups = ParameterGroup.DecayMatricesOnly(_model.EncoderParameters(), o.EncoderLearningRateFactor)
                 .Concat(ParameterGroup.DecayMatricesOnly(_model.HeadParameters(), 1.0))
                 .ToArray();
