@@ -37,11 +37,11 @@ namespace Microsoft.ML.MixedPrecision.Training
         public CheckpointSession? Checkpoints { get; }
 
         /// <summary>
-        /// Runs the shared training loop over <paramref name="train"/> (one phase; null: <see cref="Epochs"/> epochs, all parameters). The
+        /// Runs the shared training loop over <paramref name="train"/> (one phase: its epochs, usually <see cref="Epochs"/>, and parameters). The
         /// phases of a fit are numbered in the order they run, which is how a checkpoint says where a fit stopped.
         /// </summary>
-        public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, TrainingPhase? phase = null)
+        public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, TrainingPhase phase)
             where TBatch : HostBatch
-            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase ?? new TrainingPhase { Epochs = Epochs }, Checkpoints, _phases++);
+            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase, Checkpoints, _phases++);
     }
 }
