@@ -56,7 +56,7 @@ namespace Microsoft.ML.MixedPrecision.Text
             long batch = x.shape[0], length = x.shape[1];
             long headWidth = _width / _heads;
             // [B, L, 3, H, Dh] → [3, B, H, L, Dh]
-            Tensor projected = qkv.forward(x);
+            Tensor projected = qkv.Run(x);
             LastActivationDType = projected.dtype;
             Tensor parts = projected.view(batch, length, 3, _heads, headWidth).permute(2, 0, 3, 1, 4);
             double dropout = training ? _dropout : 0.0;
@@ -71,7 +71,7 @@ namespace Microsoft.ML.MixedPrecision.Text
                 attended = Attend(parts[0], parts[1], parts[2], keep, dropout);
             }
             Tensor merged = attended.transpose(1, 2).reshape(batch, length, _width);
-            return proj.forward(merged).MoveToOuterDisposeScope();
+            return proj.Run(merged).MoveToOuterDisposeScope();
         }
 
         /// <summary>

@@ -64,16 +64,16 @@ namespace Microsoft.ML.MixedPrecision.Text
             using var scope = NewDisposeScope();
             long batch = ids.shape[0], length = ids.shape[1];
             Tensor keep = TokenSequence.NotPadding(ids, TextTokenizer.PadId);                                     // [B, L]
-            Tensor x = tokens.forward(ids) + positions.forward(TokenSequence.Positions(length, ids.device));
+            Tensor x = tokens.Run(ids) + positions.Run(TokenSequence.Positions(length, ids.device));
             if (segments is not null)
-                x = x + segments.forward(TokenSequence.SegmentIds(ids, TextTokenizer.SepId));
-            x = dropout.forward(x);
+                x = x + segments.Run(TokenSequence.SegmentIds(ids, TextTokenizer.SepId));
+            x = dropout.Run(x);
             Tensor keys = keep.view(batch, 1, 1, length);
             foreach (TransformerBlock block in blocks)
-                x = block.forward(x, keys);
-            x = norm.forward(x);
+                x = block.Run(x, keys);
+            x = norm.Run(x);
             Tensor pooled = TokenSequence.Pool(x, keep, Shape.Pooling);
-            return head.forward(pooled).MoveToOuterDisposeScope();
+            return head.Run(pooled).MoveToOuterDisposeScope();
         }
 
         /// <summary>ONNX, per row: <paramref name="input"/> int64 ids [1, L] (any L up to MaxLength) → logits [1, classes].</summary>

@@ -39,10 +39,10 @@ namespace Microsoft.ML.MixedPrecision.Text
         public override Tensor forward(Tensor x, Tensor keep)
         {
             using var scope = NewDisposeScope();
-            Tensor h = x + dropout.forward(attention.forward(norm1.forward(x), keep));
-            Tensor hidden = fc1.forward(norm2.forward(h));
+            Tensor h = x + dropout.Run(attention.Run(norm1.Run(x), keep));
+            Tensor hidden = fc1.Run(norm2.Run(h));
             LastFeedForwardDType = hidden.dtype;
-            Tensor y = h + dropout.forward(fc2.forward(nn.functional.gelu(hidden)));
+            Tensor y = h + dropout.Run(fc2.Run(nn.functional.gelu(hidden)));
             return y.MoveToOuterDisposeScope();
         }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Amp;
@@ -110,6 +111,8 @@ namespace Microsoft.ML.MixedPrecision
             using var model = steps.CreateModel(train, classCount);
             if (o.InitialWeightsPath != null)
                 LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
+            if (mixedPrecision?.Float32Layers.Count > 0)
+                KeepLayersInFloat32(model, mixedPrecision.Float32Layers, steps.ModelDescription, log);
             ThrowIfCanceled();
             ExportOnnx(steps, model, classCount);
             ThrowIfCanceled();
@@ -135,6 +138,12 @@ namespace Microsoft.ML.MixedPrecision
             log.Info($"Trained in {summary.Elapsed.TotalSeconds:F1} s ({summary.Precision}); exported the FP32 network to ONNX.");
             checkpoints?.FitSucceeded();
             return transformer;
+        }
+
+        private static void KeepLayersInFloat32(torch.nn.Module model, IList<string> names, string modelDescription, TrainingLog log)
+        {
+            var kept = Float32Layers.Apply(model, names, modelDescription);
+            log.Info($"Kept in float32 under autocast ({kept.Count} layers with the layers inside them): {string.Join(", ", kept)}.");
         }
 
         /// <summary>Checks the feature and label columns of the training data and of the validation set; returns the class names.</summary>

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 
 namespace Microsoft.ML.MixedPrecision
 {
@@ -39,6 +41,15 @@ namespace Microsoft.ML.MixedPrecision
         /// <summary>Steps without overflow between two growths. Default 2000.</summary>
         public int GrowthInterval { get; set; } = 2000;
 
+        /// <summary>
+        /// Layers that stay in float32 inside autocast regions, by the names the network's <c>named_modules()</c> gives
+        /// ("head", "layers.5.attention"; * stands for any run of characters, "layers.*.fc2"). A named layer runs with
+        /// autocast off and its input cast to float32, and so do the layers inside it; its gradients flow on as usual.
+        /// For a layer that loses accuracy in bfloat16 or float16 (a head over many classes, a softmax over long rows).
+        /// Empty by default. A name that matches no layer fails the fit with the names the network has.
+        /// </summary>
+        public IList<string> Float32Layers { get; set; } = new List<string>();
+
         internal void Validate()
         {
             if (!Enum.IsDefined(typeof(TrainingPrecision), Precision))
@@ -51,6 +62,10 @@ namespace Microsoft.ML.MixedPrecision
                 throw new ArgumentOutOfRangeException(nameof(BackoffFactor), BackoffFactor, "The backoff factor must be between 0 and 1.");
             if (GrowthInterval <= 0)
                 throw new ArgumentOutOfRangeException(nameof(GrowthInterval), GrowthInterval, "The growth interval must be positive.");
+            if (Float32Layers == null)
+                throw new ArgumentNullException(nameof(Float32Layers), "Float32Layers must not be null; leave it empty to keep no layer in float32.");
+            if (Float32Layers.Any(string.IsNullOrWhiteSpace))
+                throw new ArgumentException("Float32Layers holds an empty name: name layers as the network's named_modules() does (\"head\").", nameof(Float32Layers));
         }
     }
 }

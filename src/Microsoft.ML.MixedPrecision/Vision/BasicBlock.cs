@@ -50,9 +50,9 @@ namespace Microsoft.ML.MixedPrecision.Vision
             // In place where autograd allows (same values to the bit, 2–6 % faster steps measured): BatchNorm's backward
             // reads its input, not its output, and ReLU's backward reads its result, so the ReLUs and the residual add
             // may overwrite the BatchNorm outputs they follow.
-            Tensor x = bn1.forward(conv1.forward(input)).relu_();
-            Tensor y = bn2.forward(conv2.forward(x));
-            Tensor identity = shortcut is { } s ? s.Norm.forward(PointwiseConvolution.Forward(s.Conv, input)) : input;
+            Tensor x = bn1.Run(conv1.Run(input)).relu_();
+            Tensor y = bn2.Run(conv2.Run(x));
+            Tensor identity = shortcut is { } s ? s.Norm.Run(LayerPrecision.Run(s.Conv, input, PointwiseConvolution.Forward)) : input;
             // Under CPU autocast both branches come out of conv + BatchNorm in bfloat16; an in-place add of a mixed pair
             // would silently round the float32 one, so only a pair of one dtype adds in place.
             y = y.dtype == identity.dtype ? y.add_(identity) : y + identity;

@@ -128,7 +128,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
         public override Tensor forward(Tensor input)
         {
             using var scope = torch.NewDisposeScope();
-            return fc.forward(Features(input)).MoveToOuterDisposeScope();
+            return fc.Run(Features(input)).MoveToOuterDisposeScope();
         }
 
         /// <summary>The pooled features [N, <see cref="FeatureCount"/>] the head reads: the network without its head.</summary>
@@ -137,16 +137,16 @@ namespace Microsoft.ML.MixedPrecision.Vision
             if (input.dim() != 4)
                 throw new ArgumentException($"Expected [N, C, H, W] input, got {input.dim()} dimensions.", nameof(input));
             using var scope = torch.NewDisposeScope();
-            Tensor x = normalize.forward(input);
-            x = conv1.forward(x);
+            Tensor x = normalize.Run(input);
+            x = conv1.Run(x);
             LastActivationDType = x.dtype;
-            x = bn1.forward(x).relu_(); // in place: BatchNorm's backward reads its input (see BasicBlock)
+            x = bn1.Run(x).relu_(); // in place: BatchNorm's backward reads its input (see BasicBlock)
             if (maxpool is not null)
-                x = maxpool.forward(x);
+                x = maxpool.Run(x);
             foreach (BasicBlock block in blocks)
-                x = block.forward(x);
+                x = block.Run(x);
             // flatten rather than view: the pooled tensor may be channels_last.
-            return avgpool.forward(x).flatten(1).MoveToOuterDisposeScope();
+            return avgpool.Run(x).flatten(1).MoveToOuterDisposeScope();
         }
 
         /// <summary>

@@ -74,7 +74,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             using var scope = NewDisposeScope();
             Tensor hidden = Encode(ids);
             Tensor pooled = TokenSequence.Pool(hidden, TokenSequence.NotPadding(ids, Shape.PadId), Shape.Pooling);
-            return head.forward(dropout.forward(pooled)).MoveToOuterDisposeScope();
+            return head.Run(dropout.Run(pooled)).MoveToOuterDisposeScope();
         }
 
         /// <summary>The encoder's last hidden states [B, L, D] (what the ONNX model's last_hidden_state holds).</summary>
@@ -86,13 +86,13 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
                 throw new ArgumentException($"The sequences have {ids.shape[1]} tokens; the encoder takes at most {Shape.MaxPositions}.", nameof(ids));
             using var scope = NewDisposeScope();
             long batch = ids.shape[0], length = ids.shape[1];
-            Tensor x = words.forward(ids)
-                       + positions.forward(TokenSequence.Positions(length, ids.device))
-                       + tokenTypes.forward(TokenSequence.SegmentIds(ids, Shape.SepId));
-            x = dropout.forward(embeddingNorm.forward(x));
+            Tensor x = words.Run(ids)
+                       + positions.Run(TokenSequence.Positions(length, ids.device))
+                       + tokenTypes.Run(TokenSequence.SegmentIds(ids, Shape.SepId));
+            x = dropout.Run(embeddingNorm.Run(x));
             Tensor keys = TokenSequence.NotPadding(ids, Shape.PadId).view(batch, 1, 1, length);
             foreach (BertLayer layer in layers)
-                x = layer.forward(x, keys);
+                x = layer.Run(x, keys);
             return x.MoveToOuterDisposeScope();
         }
 

@@ -41,8 +41,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public override Tensor forward(Tensor x, Tensor keep)
         {
             using var scope = NewDisposeScope();
-            Tensor h = attentionNorm.forward(x + dropout.forward(attention.forward(x, keep)));
-            Tensor y = outputNorm.forward(h + dropout.forward(fc2.forward(nn.functional.gelu(fc1.forward(h)))));
+            Tensor h = attentionNorm.Run(x + dropout.Run(attention.Run(x, keep)));
+            Tensor y = outputNorm.Run(h + dropout.Run(fc2.Run(nn.functional.gelu(fc1.Run(h)))));
             return y.MoveToOuterDisposeScope();
         }
 

@@ -131,6 +131,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             double d => d.ToString("R", CultureInfo.InvariantCulture),
             float f => f.ToString("R", CultureInfo.InvariantCulture),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            IEnumerable<string> names => "[" + string.Join(", ", names) + "]",
             _ => value.ToString() ?? "",
         };
     }
