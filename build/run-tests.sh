@@ -4,6 +4,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 results=artifacts/test-results
+# The run's temporary files in one folder, removed at the end: ML.NET writes every ONNX model it loads from bytes to a
+# temp file that only Dispose (or a finalizer) deletes, and a suite run leaves several GB of them otherwise.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mp-tests.XXXXXX")
+export TMPDIR="$tmp"
+trap 'echo "temporary files the run left: $(du -sh "$tmp" 2>/dev/null | cut -f1)" >&2; rm -rf "$tmp"' EXIT
 rm -rf "$results"
 mkdir -p "$results"
 

@@ -221,9 +221,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
             }
             File.WriteAllText(Path.Combine(Root, "readme.slnx"),
                 "<Solution>\n" + string.Concat(ProgramNames.Select(n => $"  <Project Path=\"{n}/{n}.csproj\" />\n")) + "</Solution>\n");
-            // No build servers left behind (-nr:false, no shared compiler); the library is up to date from the test build.
+            // No build servers left behind (-nr:false, no shared compiler); the library is up to date from the test build, which
+            // chose the ML.NET line the programs build against.
             var clock = Stopwatch.StartNew();
-            var (exitCode, stdout, stderr) = Run(new[] { "build", "readme.slnx", "-c", Configuration, "-nologo", "-v:q", "-nr:false", "-p:UseSharedCompilation=false" },
+            var (exitCode, stdout, stderr) = Run(new[] { "build", "readme.slnx", "-c", Configuration, "-nologo", "-v:q", "-nr:false", "-p:UseSharedCompilation=false", $"-p:MLNetLine={Scoring.MLNetLine.Current}" },
                 Root, TimeSpan.FromMinutes(8), "build of the README's programs");
             string log = $"dotnet build exited with {exitCode} after {clock.Elapsed.TotalSeconds:F1} s:\n{stdout}\n{stderr}";
             Console.WriteLine(log);
