@@ -38,6 +38,7 @@ case "$command" in
     ;;
   pack)
     ./build/prereqs.sh
+    dotnet pack src/Microsoft.ML.MixedPrecision.Amp -c Release -o artifacts/packages -nologo
     dotnet pack src/Microsoft.ML.MixedPrecision.ImageDecoding -c Release -o artifacts/packages -nologo
     dotnet pack src/Microsoft.ML.MixedPrecision -c Release -o artifacts/packages -nologo
     ;;

@@ -91,20 +91,25 @@ namespace Microsoft.ML.MixedPrecision.Tests.Architecture
             }
         }
 
-        private static List<(string Folder, string Text)> LibraryFiles()
-        {
-            string root = Path.Combine(RepositoryRoot(), "src", "Microsoft.ML.MixedPrecision");
-            return Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
+        /// <summary>
+        /// The trainers' files by top folder, and the AMP core package's (src/Microsoft.ML.MixedPrecision.Amp) as the
+        /// bottom of the same stack: its root is "Amp", its Native/ is "Native", so nothing of the core may use the trainers.
+        /// </summary>
+        private static List<(string Folder, string Text)> LibraryFiles() =>
+            FilesByTopFolder(Path.Combine(RepositoryRoot(), "src", "Microsoft.ML.MixedPrecision"), ".")
+                .Concat(FilesByTopFolder(Path.Combine(RepositoryRoot(), "src", "Microsoft.ML.MixedPrecision.Amp"), "Amp"))
+                .ToList();
+
+        private static IEnumerable<(string Folder, string Text)> FilesByTopFolder(string root, string rootFolder) =>
+            Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
                 .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") &&
                             !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
                 .Select(p =>
                 {
                     string relative = Path.GetRelativePath(root, Path.GetDirectoryName(p)!);
-                    string top = relative == "." ? "." : relative.Split(Path.DirectorySeparatorChar)[0];
+                    string top = relative == "." ? rootFolder : relative.Split(Path.DirectorySeparatorChar)[0];
                     return (top, File.ReadAllText(p));
-                })
-                .ToList();
-        }
+                });
 
         private static string RepositoryRoot()
         {

@@ -199,8 +199,13 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
             foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
                 File.WriteAllText(Path.Combine(Root, file), "<Project />\n");
             string library = Path.Combine(RepositoryRoot, "src", "Microsoft.ML.MixedPrecision", "Microsoft.ML.MixedPrecision.csproj");
+            string ampCore = Path.Combine(RepositoryRoot, "src", "Microsoft.ML.MixedPrecision.Amp", "Microsoft.ML.MixedPrecision.Amp.csproj");
             foreach (var (name, code) in ReadmePrograms())
             {
+                // The AMP core's program references the core package alone and the CPU libtorch, as its section says.
+                string references = name == "amp-core"
+                    ? $"""<ProjectReference Include="{ampCore}" /><PackageReference Include="TorchSharp-cpu" Version="0.107.0" />"""
+                    : $"""<ProjectReference Include="{library}" />""";
                 Directory.CreateDirectory(Path.Combine(Root, name));
                 File.WriteAllText(Path.Combine(Root, name, "Program.cs"), code);
                 File.WriteAllText(Path.Combine(Root, name, $"{name}.csproj"), $"""
@@ -214,7 +219,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
                         <RuntimeIdentifier>linux-x64</RuntimeIdentifier>
                       </PropertyGroup>
                       <ItemGroup>
-                        <ProjectReference Include="{library}" />
+                        {references}
                       </ItemGroup>
                     </Project>
                     """);
