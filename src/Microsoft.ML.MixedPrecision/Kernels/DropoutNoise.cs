@@ -11,8 +11,9 @@ namespace Microsoft.ML.MixedPrecision.Kernels
     /// Dropout's noise tensor as libtorch's CPU dropout makes it — 0 with probability p, else 1/(1 − p) rounded to the
     /// input's dtype — drawn in one vectorized pass. libtorch's CPU generator gives one mt19937 word per call on one thread,
     /// and a mask from it takes a compare, a cast and a divide more, each a pass: a [32, 59, 128] dropout went from 1.2 to
-    /// 0.35 ms with this (Zen 3 EPYC, docs/decisions/2026-12-03-dropout-noise.md). Each call takes a 53-bit seed from libtorch's CPU generator, so
-    /// <c>manual_seed</c> and a checkpoint's random state reproduce every mask, as before.
+    /// 0.35 ms with this (Zen 3 EPYC, docs/decisions/2026-12-03-dropout-noise.md). Each call takes a 53-bit seed from the
+    /// thread's <see cref="AmbientGenerator"/> (a fit's own generator while it trains, else libtorch's default CPU
+    /// generator), so the fit's seed and a checkpoint's random state reproduce every mask, whatever other threads draw.
     /// </summary>
     internal static unsafe class DropoutNoise
     {
@@ -44,7 +45,8 @@ namespace Microsoft.ML.MixedPrecision.Kernels
         private static ulong DrawSeed()
         {
             using var seed = empty(1, ScalarType.Int64);
-            seed.random_(0, 1L << 53); // a bound a double holds exactly (TorchSharp passes it as one)
+            // A bound a double holds exactly (TorchSharp passes it as one); null generator: libtorch's default.
+            seed.random_(0, 1L << 53, AmbientGenerator.Current);
             return (ulong)seed.item<long>();
         }
 

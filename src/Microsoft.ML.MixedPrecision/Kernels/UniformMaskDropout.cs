@@ -6,9 +6,9 @@ namespace Microsoft.ML.MixedPrecision.Kernels
     /// <summary>
     /// Dropout as libtorch computes it on a CPU (noise = keep-mask / (1 − p) in the input's dtype, output = input × noise,
     /// the same gradient), with the noise drawn by <see cref="DropoutNoise"/>: uniform 32-bit words ≥ p·2³² from eight
-    /// vectorized generators seeded from libtorch's generator, in one pass. libtorch's own CPU mask takes one generator
+    /// vectorized generators seeded from the thread's <see cref="AmbientGenerator"/> (the fit's own while it trains), in one pass. libtorch's own CPU mask takes one generator
     /// call per element on one thread (bernoulli_ a double per element off Intel), and a text step has a dropout at every
-    /// residual branch. Other devices and dtypes take libtorch's dropout.
+    /// residual branch. Other devices and dtypes take libtorch's dropout, which draws from libtorch's default generator.
     /// </summary>
     internal sealed class UniformMaskDropout : nn.Module<Tensor, Tensor>
     {

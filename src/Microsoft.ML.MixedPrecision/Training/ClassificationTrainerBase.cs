@@ -107,8 +107,10 @@ namespace Microsoft.ML.MixedPrecision
             var (train, validation) = ReadAndSplit(steps, input, seed, classNames, log);
 
             ThrowIfCanceled();
-            torch.manual_seed(seed);
-            using var model = steps.CreateModel(train, classCount);
+            // The seed decides the fit, beside fits on other threads too: the network is built from the seed under a
+            // process-wide lock, and training draws from the fit's own generator (FitGenerator).
+            using var random = new FitGenerator(seed);
+            using var model = random.CreateModel(() => steps.CreateModel(train, classCount));
             if (o.InitialWeightsPath != null)
                 LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
             if (mixedPrecision?.Float32Layers.Count > 0)
@@ -123,9 +125,10 @@ namespace Microsoft.ML.MixedPrecision
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
             var fingerprint = o.CheckpointDirectory == null ? null : CheckpointFingerprint.Create(o, mixedPrecision, precision.Precision,
                 device.ToString(), seed, train, validation, classNames.DenseValues().Select(n => n.ToString()));
-            using var checkpoints = CheckpointSession.Open(o, fingerprint, log);
+            using var checkpoints = CheckpointSession.Open(o, fingerprint, random.Generator, log);
             TrainingSummary summary;
             using (NativeHeap.RetainFreedMemory())
+            using (random.MakeCurrent())
                 summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, o.Epochs ?? steps.DefaultEpochs, checkpoints), model, train, validation);
 
             ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model

@@ -83,7 +83,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 using var resume = _checkpoints?.TakeResumePoint(_phaseIndex);
                 if (resume == null)
                     return;
-                _bestWeights = CheckpointSession.Restore(resume, _model, _optimizer, _loop._precision, _loop._device);
+                _bestWeights = _checkpoints!.Restore(resume, _model, _optimizer, _loop._precision, _loop._device);
                 Progress = resume.Progress;
                 _divergence.NonFiniteInARow = Progress.NonFiniteLossesInARow;
             }

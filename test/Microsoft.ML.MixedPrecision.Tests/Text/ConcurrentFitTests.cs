@@ -32,8 +32,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             return (accuracy, summary.ObservedActivationType);
         }
 
-        // Not bit-identical to the fits alone: libtorch's default random generator (initial weights, dropout, seeded by
-        // each Fit) is one per process, so two fits at once interleave its draws. What must hold is each fit's precision.
+        // Each fit is also bit-identical to itself alone (Training/SeededFitConcurrencyTests); here: each keeps its precision.
         [TestMethod]
         [Timeout(240_000)]
         public void Bf16_and_float32_fits_on_two_threads_at_once_each_keep_their_own_precision_and_learn()

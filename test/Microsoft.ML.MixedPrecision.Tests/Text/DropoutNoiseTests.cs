@@ -121,6 +121,37 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         }
 
         [TestMethod]
+        public void A_generator_made_current_on_this_thread_decides_the_noise_and_leaves_the_default_generator_and_other_threads_alone()
+        {
+            using var scope = NewDisposeScope();
+            var like = empty(64, 40);
+            using var own = new Generator(21);
+            using var ownStart = own.get_state();
+            manual_seed(15);
+            using var defaultGenerator = Generator.Default;
+            var defaultStart = defaultGenerator.get_state();
+            Tensor first, second, elsewhere;
+            using (AmbientGenerator.Use(own))
+            {
+                first = DropoutNoise.Draw(like, 0.2);
+                AmbientGenerator.Current.Should().BeSameAs(own);
+            }
+            AmbientGenerator.Current.Should().BeNull("the scope put back what was current before it");
+            defaultGenerator.get_state().Equals(defaultStart).Should().BeTrue("the own generator's draw left the default generator where it was");
+
+            using (AmbientGenerator.Use(own))
+                elsewhere = System.Threading.Tasks.Task.Run(() => DropoutNoise.Draw(like, 0.2)).Result; // current here only
+            manual_seed(15);
+            DropoutNoise.Draw(like, 0.2).Equals(elsewhere).Should().BeTrue("the other thread drew from the default generator");
+
+            own.set_state(ownStart);
+            using (AmbientGenerator.Use(own))
+                second = DropoutNoise.Draw(like, 0.2);
+            second.Equals(first).Should().BeTrue("the own generator's state reproduces its noise");
+            first.Equals(elsewhere).Should().BeFalse();
+        }
+
+        [TestMethod]
         public void Other_dtypes_take_libtorchs_dropout_and_probabilities_outside_0_1_are_refused()
         {
             using var scope = NewDisposeScope();

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Threading;
+using System.Threading.Tasks;
 using FluentAssertions;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -59,6 +60,44 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 "checkpoints: step 3, 6, epoch 1's end (step 8), step 9; step 11 was never checkpointed");
             resumed.Should().Equal(uninterrupted);
             Directory.GetFiles(_folder).Should().BeEmpty("a fit that finished deletes its checkpoints");
+        }
+
+        /// <summary>
+        /// The checkpoint holds the fit's own generator: resumed while another fit with dropout trains on another thread,
+        /// the fit draws the masks it would have drawn uninterrupted and alone.
+        /// </summary>
+        [TestMethod]
+        [Timeout(120_000)]
+        public void Fit_resumed_beside_another_fit_on_another_thread_ends_as_the_uninterrupted_fit_alone()
+        {
+            var ml = new MLContext(seed: 1);
+            var uninterrupted = CheckpointRun.Outcome(ml, CheckpointRun.Fit(ml, CheckpointRun.Options(checkpointDirectory: null), TrainingPrecision.BFloat16));
+            using (var cancel = new CancellationTokenSource())
+            {
+                var interrupted = CheckpointRun.Options(_folder, everySteps: 3);
+                interrupted.CancellationToken = cancel.Token;
+                interrupted.MetricsEveryBatches = 1;
+                interrupted.MetricsCallback = m => { if (m.OptimizerSteps == 11) cancel.Cancel(); };
+                Action fit = () => CheckpointRun.Fit(ml, interrupted, TrainingPrecision.BFloat16);
+                fit.Should().Throw<OperationCanceledException>();
+            }
+
+            var other = CheckpointRun.Options(checkpointDirectory: null);
+            other.Seed = 8;
+            other.Epochs = 4; // outlasts the resumed fit's remaining steps
+            using var start = new Barrier(2);
+            var beside = Task.Factory.StartNew(() =>
+            {
+                start.SignalAndWait();
+                var otherMl = new MLContext(seed: 2);
+                return CheckpointRun.Fit(otherMl, other, TrainingPrecision.Float32);
+            }, TaskCreationOptions.LongRunning);
+            start.SignalAndWait();
+            var resumedMl = new MLContext(seed: 1);
+            var resumed = CheckpointRun.Outcome(resumedMl, CheckpointRun.Fit(resumedMl, CheckpointRun.Options(_folder, everySteps: 3), TrainingPrecision.BFloat16));
+            beside.Wait();
+
+            resumed.Should().Equal(uninterrupted);
         }
 
         [TestMethod]

@@ -20,15 +20,17 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         private readonly CheckpointStore _store;
         private readonly CheckpointFingerprint _fingerprint;
         private readonly TrainingLog _log;
+        private readonly torch.Generator _generator;
         private readonly List<TrainingSummary> _completedPhases = new List<TrainingSummary>();
         private TrainingCheckpoint? _resume;
         private long _sequence;
 
-        private CheckpointSession(CheckpointStore store, CheckpointFingerprint fingerprint, int? everySteps, TrainingLog log)
+        private CheckpointSession(CheckpointStore store, CheckpointFingerprint fingerprint, int? everySteps, torch.Generator generator, TrainingLog log)
         {
             _store = store;
             _fingerprint = fingerprint;
             EveryOptimizerSteps = everySteps;
+            _generator = generator;
             _log = log;
         }
 
@@ -37,16 +39,19 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
 
         /// <summary>
         /// The session of a fit with these options, or null when <see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/>
-        /// is null. Reads the newest whole checkpoint of the folder and logs that the fit resumes from it; throws
+        /// is null; <paramref name="generator"/> is the fit's own (<see cref="FitGenerator"/>), whose state every checkpoint
+        /// saves and a resume restores. Reads the newest whole checkpoint of the folder and logs that the fit resumes from it; throws
         /// <see cref="InvalidOperationException"/>, saying what differs, when it was written by a fit with other options,
         /// data or classes.
         /// </summary>
-        public static CheckpointSession? Open(ClassificationTrainerOptionsBase options, CheckpointFingerprint? fingerprint, TrainingLog log)
+        public static CheckpointSession? Open(ClassificationTrainerOptionsBase options, CheckpointFingerprint? fingerprint, torch.Generator generator,
+            TrainingLog log)
         {
             if (options.CheckpointDirectory == null)
                 return null;
             var store = new CheckpointStore(options.CheckpointDirectory, options.CheckpointsToKeep, log);
-            var session = new CheckpointSession(store, fingerprint ?? throw new ArgumentNullException(nameof(fingerprint)), options.CheckpointEverySteps, log);
+            var session = new CheckpointSession(store, fingerprint ?? throw new ArgumentNullException(nameof(fingerprint)), options.CheckpointEverySteps,
+                generator, log);
             var latest = store.ReadLatest();
             if (latest is not { } found)
             {
@@ -99,10 +104,10 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         }
 
         /// <summary>
-        /// Restores a checkpoint's state into the phase's model, optimizer, precision plugin and libtorch's random
-        /// state; returns copies of its best weights on <paramref name="device"/> (null when none were kept).
+        /// Restores a checkpoint's state into the phase's model, optimizer, precision plugin and the fit's generator;
+        /// returns copies of its best weights on <paramref name="device"/> (null when none were kept).
         /// </summary>
-        public static Dictionary<string, Tensor>? Restore(TrainingCheckpoint checkpoint, Module model, optim.Optimizer optimizer,
+        public Dictionary<string, Tensor>? Restore(TrainingCheckpoint checkpoint, Module model, optim.Optimizer optimizer,
             PrecisionPlugin precision, Device device)
         {
             using (no_grad())
@@ -116,8 +121,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             }
             OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerState, device);
             precision.LoadState(checkpoint.Scaler);
-            using (var generator = torch.Generator.Default)
-                generator.set_state(checkpoint.RandomState ?? throw new InvalidDataException("The checkpoint has no random state."));
+            _generator.set_state(checkpoint.RandomState ?? throw new InvalidDataException("The checkpoint has no random state."));
             return checkpoint.BestWeights?.ToDictionary(kv => kv.Key, kv => kv.Value.to(device).clone().DetachFromDisposeScope());
         }
 
@@ -126,9 +130,7 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             Dictionary<string, Tensor>? bestWeights)
         {
             using var scope = NewDisposeScope();
-            Tensor randomState;
-            using (var generator = torch.Generator.Default)
-                randomState = generator.get_state();
+            Tensor randomState = _generator.get_state();
             var checkpoint = new TrainingCheckpoint
             {
                 Fingerprint = _fingerprint,
