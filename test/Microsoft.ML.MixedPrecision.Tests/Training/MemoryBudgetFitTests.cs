@@ -80,6 +80,20 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         private const double StepShareOfBudget = 0.9;
 
         [TestMethod]
+        public void Probing_leaves_the_fit_as_it_was_when_the_asked_batch_fits()
+        {
+            // The checkpoint tests' seeded text fit, with dropout (libtorch's random state) and a validation hold-out: the
+            // probes' forward passes draw dropout masks, which the finder must put back.
+            var ml = new MLContext(1);
+            var plain = CheckpointRun.Outcome(ml, CheckpointRun.Fit(ml, CheckpointRun.Options(null), TrainingPrecision.BFloat16));
+            var options = CheckpointRun.Options(null);
+            options.MemoryBudgetMegabytes = 1 << 20;
+            var probed = CheckpointRun.Fit(ml, options, TrainingPrecision.BFloat16);
+            probed.Summary.BatchSize.Should().Be(options.BatchSize);
+            CheckpointRun.Outcome(ml, probed).Should().Equal(plain, "a budget that keeps the batch changes nothing the fit computes");
+        }
+
+        [TestMethod]
         public void A_budget_below_the_process_fails_naming_the_option()
         {
             var e = FluentActions.Invoking(() => Fit(budgetMib: 64)).Should().Throw<ArgumentOutOfRangeException>().Which;
