@@ -76,6 +76,12 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
         /// <summary>Only this workload ("image", "text", "pretrained" or "minilm"); null runs all. A partial run's JSON holds only what ran.</summary>
         public string Only { get; private set; }
 
+        /// <summary>
+        /// <c>--max-batch-only</c>: only the largest batch within the memory budget per precision (Measurement/MaxBatch.cs),
+        /// with <c>--only</c> for one workload. A full run measures it after each workload's memory; <c>--quick</c> leaves it out.
+        /// </summary>
+        public bool MaxBatchOnly { get; private set; }
+
         public static BenchSettings Parse(string[] args)
         {
             var s = new BenchSettings();
@@ -119,13 +125,14 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                         s.SoakCycles = int.Parse(Next(), NumberStyles.None, CultureInfo.InvariantCulture);
                         break;
                     case "--peer": s.Peer = true; break;
+                    case "--max-batch-only": s.MaxBatchOnly = true; break;
                     case "--force-amp": s.Amp = true; break;
                     case "--peer-folder": s.PeerFolder = Next(); break;
                     case "--out": s.OutputFolder = Next(); break;
                     case "--only": s.Only = Next(); break;
                     case "--seed": s.Seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--repetitions": s.Repetitions = s.PretrainedRepetitions = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --force-amp, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --soak [steps], --soak-cycles N)");
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--quick, --peer, --peer-folder DIR, --force-amp, --out DIR, --seed N, --repetitions N, --only image|text|pretrained|minilm, --max-batch-only, --soak [steps], --soak-cycles N)");
                 }
             }
             return s;

@@ -1,6 +1,6 @@
 // ./build.sh bench [--quick]: FP32 vs AMP (bf16 autocast) training throughput, the ML.NET pipeline's cost over a bare
 // TorchSharp loop, peak memory, model FLOPs utilization and scoring throughput, for the image and text trainers and the
-// image trainer's fine-tune of the pretrained ResNet18.
+// image trainer's fine-tune of the pretrained ResNet18, and the largest batch each precision trains within a memory budget.
 // FP32 and AMP measurements alternate in this one process (memory: one child process per measurement); every figure
 // is a median; ratios are computed from the medians. The last line printed is one JSON object (see docs/benchmarks.md).
 using System;
@@ -19,6 +19,8 @@ using static TorchSharp.torch;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (args.Length > 0 && args[0] == MemoryProbe.ChildFlag)
     return MemoryProbe.RunChild(args);
+if (args.Length > 0 && args[0] == MaxBatch.ChildFlag)
+    return MaxBatch.RunChild(args);
 
 var settings = BenchSettings.Parse(args);
 if (settings.Only != null && !Workload.Names.Contains(settings.Only))
@@ -49,6 +51,24 @@ if (settings.SoakOnly)
     File.WriteAllText(Path.Combine(settings.OutputFolder, "soak.json"), soakJson + "\n");
     Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
     Console.WriteLine(soakJson);
+    return 0;
+}
+
+if (settings.MaxBatchOnly)
+{
+    var maxBatches = new List<WorkloadResult>();
+    foreach (string name in Workload.Names.Where(n => settings.Only == null || settings.Only == n))
+    {
+        using var workload = Workload.Create(name);
+        Console.WriteLine($"\n== {name}: largest batch within {MaxBatch.BudgetMib} MiB ==");
+        var result = new WorkloadResult { Name = name, BatchSize = workload.BatchSize };
+        WorkloadBenchmark.MeasureMaxBatch(workload, settings, result);
+        maxBatches.Add(result);
+    }
+    string maxBatchJson = BenchTable.Json(maxBatches, new Dictionary<string, ScoringRun>());
+    File.WriteAllText(Path.Combine(settings.OutputFolder, "max-batch.json"), maxBatchJson + "\n");
+    Console.WriteLine($"total {total.Elapsed.TotalSeconds:F0} s");
+    Console.WriteLine(maxBatchJson);
     return 0;
 }
 

@@ -113,11 +113,29 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks
                 }
             }
 
+            if (!settings.Quick) // minutes of large steps: not in the smoke check (--max-batch-only --quick runs it)
+                MeasureMaxBatch(workload, settings, result);
+
             // The AMP model is the product's; without AMP timed, the FP32 one (the same ONNX graph and stock chain).
             var score = workload.Score(settings.Amp ? ampModelPath : fp32ModelPath, settings);
             Console.WriteLine($"scoring the saved {(settings.Amp ? "AMP" : "FP32")} model: Transform {score.TransformRowsPerSecond:F0} rows/s, " +
                               $"PredictionEngine {score.PredictionEngineRowsPerSecond:F0} rows/s");
             return (result, score);
+        }
+
+        /// <summary>The largest batch within the budget in each precision (a child process each; AMP only when AMP is timed).</summary>
+        public static void MeasureMaxBatch(Workload workload, BenchSettings settings, WorkloadResult result)
+        {
+            foreach (bool useAmp in settings.Amp ? new[] { false, true } : new[] { false })
+            {
+                var m = MaxBatch.Measure(workload.Name, useAmp, settings);
+                if (useAmp)
+                    result.MaxBatchAmp = m;
+                else
+                    result.MaxBatchFp32 = m;
+                Console.WriteLine($"  max batch {Label(useAmp)} within {MaxBatch.BudgetMib} MiB: {m.Batch} (peak {m.PeakMib} MiB; probes " +
+                                  $"{string.Join(", ", m.Probes.Select(p => $"{p[0]} → {p[1]}"))} MiB; {m.Seconds:F0} s)");
+            }
         }
 
         /// <summary>

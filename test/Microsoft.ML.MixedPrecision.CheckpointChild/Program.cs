@@ -3,9 +3,11 @@ using Microsoft.ML;
 using Microsoft.ML.MixedPrecision;
 using Microsoft.ML.MixedPrecision.Tests.Training;
 
-// Usage: CheckpointChild <checkpoint folder, or - for none> <Float32|BFloat16>
+// Usage: CheckpointChild <checkpoint folder, or - for none> <Float32|BFloat16>, or CheckpointChild oom <extra MiB> (MemoryLimitRun)
 // Prints "STEP\t<n>" after optimizer step n is checkpointed (within an epoch), "LOG\t<message>" when the fit resumes
 // from a checkpoint, then the fit's outcome (CheckpointRun.Outcome), one line each.
+if (args.Length == 2 && args[0] == "oom")
+    return MemoryLimitRun.Run(int.Parse(args[1]));
 if (args.Length != 2)
 {
     Console.Error.WriteLine("Usage: CheckpointChild <checkpoint folder|-> <Float32|BFloat16>");

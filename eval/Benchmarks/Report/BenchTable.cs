@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using Microsoft.ML.MixedPrecision.Benchmarks.Measurement;
 using Microsoft.ML.MixedPrecision.Benchmarks.Workloads;
 
 namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
@@ -37,6 +38,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
             Row("**rss_ratio** (training memory) AMP / FP32", r => $"**{r.RssRatio:F2}**");
             Row("whole-process peak RSS AMP / FP32", r => $"{r.ProcessRssRatio:F2}");
             Row("activations at end of forward FP32 / AMP, MiB", r => $"{Mib(r.Median(r.MemoryFp32, m => m.ActivationBytes))} / {Mib(r.Median(r.MemoryAmp, m => m.ActivationBytes))} ({r.ActivationRatio:F2})");
+            Row($"**max batch** within {MaxBatch.BudgetMib} MiB peak RSS FP32 / AMP (**max_batch_ratio**)", r =>
+                $"{r.MaxBatchFp32?.Batch.ToString() ?? "–"} / {r.MaxBatchAmp?.Batch.ToString() ?? "–"} (**{r.MaxBatchRatio:F2}**)");
             Row("training MFLOP per example (3 × forward)", r => $"{r.TrainingFlopsPerExample / 1e6:F0}");
             Row("**mfu** (estimator AMP vs bf16 GEMM)", r => $"**{r.Mfu:F2}**");
             Row("mfu of the bare AMP loop", r => $"{r.MfuBare:F2}");
@@ -90,6 +93,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
                     ["process_rss_ratio"] = Round(r.ProcessRssRatio),
                     ["activation_ratio"] = Round(r.ActivationRatio),
                     ["layer_speedup"] = Round(r.LayerSpeedup),
+                    ["max_batch_fp32"] = r.MaxBatchFp32?.Batch,
+                    ["max_batch_amp"] = r.MaxBatchAmp?.Batch,
+                    ["max_batch_ratio"] = Round(r.MaxBatchRatio),
+                    ["max_batch_budget_mib"] = r.MaxBatchFp32 == null && r.MaxBatchAmp == null ? null : MaxBatch.BudgetMib,
                 };
             }
             var scores = new Dictionary<string, double?>();

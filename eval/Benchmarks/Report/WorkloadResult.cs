@@ -17,6 +17,13 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Report
         public List<double> FitSecondsAmp { get; } = new List<double>();
         public List<MemoryProbe.Result> MemoryFp32 { get; } = new List<MemoryProbe.Result>();
         public List<MemoryProbe.Result> MemoryAmp { get; } = new List<MemoryProbe.Result>();
+        /// <summary>The largest batch within <see cref="MaxBatch.BudgetMib"/> of peak RSS, per precision (null: not measured).</summary>
+        public MaxBatch.Result MaxBatchFp32 { get; set; }
+        public MaxBatch.Result MaxBatchAmp { get; set; }
+
+        /// <summary>max_batch_amp / max_batch_fp32: how much larger a batch AMP trains at the same memory.</summary>
+        public double MaxBatchRatio => MaxBatchFp32 is { Batch: > 0 } f && MaxBatchAmp is { } a ? (double)a.Batch / f.Batch : double.NaN;
+
         public List<double> LossFp32 { get; set; } = new List<double>();
         public List<double> LossAmp { get; set; } = new List<double>();
         /// <summary>Median ms of forward, backward and clip + optimizer step in the bare loop's timed steps.</summary>

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Kernels;
 using Microsoft.ML.MixedPrecision.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>;
 
@@ -16,6 +17,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
     internal abstract class Workload : IDisposable
     {
         private readonly List<(Tensor Input, Tensor Target)> _batches = new List<(Tensor, Tensor)>();
+        private Func<Module, bool, Func<int, long>> _stepMemory;
 
         /// <summary>Every workload's name, in the order a full run measures them.</summary>
         public static readonly string[] Names = { "image", "text", "pretrained", "minilm" };
@@ -89,6 +91,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
         /// </summary>
         protected void PrebuildBatches<TBatch>(ITrainingData<TBatch> data, int seed, int maxBatches) where TBatch : HostBatch
         {
+            _stepMemory = (model, amp) => StepMemory(data, model, amp);
             // The training loop's first epoch (its shuffle and the data's length bucketing), so a bare segment trains on the
             // batches the estimator trains on. (Until 2026-12-03 a shuffle of its own: MiniLM's bucketed batches then
             // differed in which lengths the warm-up left out, and the bare loop timed other lengths than the estimator.)
@@ -99,6 +102,22 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 var host = data.CreateBatch(new ReadOnlySpan<int>(order, start, BatchSize), new Random(0), augment: false);
                 _batches.Add((data.ToTensors(host, CPU).DetachFromDisposeScope(), tensor(host.Labels).DetachFromDisposeScope()));
             }
+        }
+
+        /// <summary>
+        /// The process's peak resident memory over one training step of <paramref name="model"/> at a batch size, on the
+        /// loaded data's largest examples, FP32 or bf16 autocast (the trainer's probe; after <see cref="LoadBareData"/>).
+        /// </summary>
+        public Func<int, long> StepMemory(Module model, bool amp) => _stepMemory(model, amp);
+
+        private Func<int, long> StepMemory<TBatch>(ITrainingData<TBatch> data, Module model, bool amp) where TBatch : HostBatch
+        {
+            var precision = amp
+                ? (Training.Precision.PrecisionPlugin)new Training.Precision.AutocastPrecision(DeviceType.CPU, TrainingPrecision.BFloat16, lossScaling: false, Bf16)
+                : Training.Precision.PrecisionResolver.Float32();
+            var groups = ParameterGroups(model) ?? new[] { new ParameterGroup(model.parameters()) };
+            model.train();
+            return new TrainingStepMemory<TBatch>(model, data, precision, CPU, groups, OptimizerKind.AdamW).PeakBytes;
         }
 
         /// <summary>

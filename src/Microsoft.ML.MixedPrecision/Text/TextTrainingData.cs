@@ -64,6 +64,23 @@ namespace Microsoft.ML.MixedPrecision.Text
             return arranged;
         }
 
+        /// <summary>The longest sequences (repeated when there are fewer than <paramref name="count"/>): a batch padded to the longest length.</summary>
+        public int[] LargestExamples(int count)
+        {
+            var byLength = new int[_sequences.Length];
+            var lengths = new int[_sequences.Length];
+            for (int i = 0; i < byLength.Length; i++)
+            {
+                byLength[i] = i;
+                lengths[i] = -_sequences[i].Length;
+            }
+            Array.Sort(lengths, byLength);
+            var indices = new int[count];
+            for (int i = 0; i < count; i++)
+                indices[i] = byLength[i % byLength.Length];
+            return indices;
+        }
+
         public PaddedIds CreateBatch(ReadOnlySpan<int> indices, Random? random, bool augment)
         {
             int length = 1;

@@ -90,6 +90,19 @@ namespace Microsoft.ML.MixedPrecision
         /// <summary>Micro-batches whose gradients are accumulated before one optimizer step. Default 1.</summary>
         public int GradientAccumulationSteps { get; set; } = 1;
 
+        /// <summary>
+        /// A bound in MiB (1 MiB = 2^20 bytes) on the process's resident memory while the fit trains; null (default): no
+        /// bound, every batch holds <see cref="BatchSize"/> examples. Set, the trainer finds the batch size before each
+        /// training phase, as Lightning's batch-size finder does: it measures the process's peak resident memory over one
+        /// training step at 2, 4, 8, … examples (the longest texts), stops before a step would exceed the budget, and trains
+        /// with the largest ⌈BatchSize / k⌉ that the measurements predict within 90 % of the budget and a measured step
+        /// confirms; <see cref="GradientAccumulationSteps"/> is multiplied by k, so an optimizer step still sees about
+        /// BatchSize × GradientAccumulationSteps examples. The log states the batch chosen and the measurements behind it.
+        /// The budget counts the whole process (data, runtime, other fits), so set it below the memory the process may
+        /// use. A fit throws when a step of one example does not fit. Linux only (it reads /proc).
+        /// </summary>
+        public int? MemoryBudgetMegabytes { get; set; }
+
         /// <summary>How the loss weighs the classes. Default <see cref="ClassWeighting.None"/>.</summary>
         public ClassWeighting ClassWeighting { get; set; } = ClassWeighting.None;
 
@@ -163,6 +176,8 @@ namespace Microsoft.ML.MixedPrecision
             Check(GradientClipNorm is null || (GradientClipNorm > 0 && double.IsFinite(GradientClipNorm.Value)), nameof(GradientClipNorm),
                 $"must be positive and finite, or null to turn clipping off (was {GradientClipNorm})");
             Check(GradientAccumulationSteps > 0, nameof(GradientAccumulationSteps), $"must be positive (was {GradientAccumulationSteps}; 1 turns accumulation off)");
+            Check(MemoryBudgetMegabytes is null || MemoryBudgetMegabytes > 0, nameof(MemoryBudgetMegabytes),
+                $"must be positive (MiB of resident memory the fit may use), or null for no bound (was {MemoryBudgetMegabytes})");
             Check(ValidationSetFraction is null || (ValidationSetFraction >= 0 && ValidationSetFraction < 1), nameof(ValidationSetFraction),
                 $"must be in [0, 1), or null for the trainer's default (was {ValidationSetFraction}; 0 holds nothing out)");
             Check(EarlyStoppingPatience is null || EarlyStoppingPatience > 0, nameof(EarlyStoppingPatience),

@@ -26,6 +26,18 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// (e.g. to group similar lengths). Default: as shuffled, drawing nothing from <paramref name="random"/>.
         /// </summary>
         int[] ArrangeBatches(int[] order, int batchSize, Random random) => order;
+
+        /// <summary>
+        /// <paramref name="count"/> examples whose batch is the largest this data makes (repeating examples when there are
+        /// fewer): what a memory probe measures. Default: the first ones, for data whose examples are all the same size.
+        /// </summary>
+        int[] LargestExamples(int count)
+        {
+            var indices = new int[count];
+            for (int i = 0; i < count; i++)
+                indices[i] = i % Count;
+            return indices;
+        }
     }
 
     /// <summary>A batch prepared on the host: the class indices; each kind of data adds its own payload.</summary>

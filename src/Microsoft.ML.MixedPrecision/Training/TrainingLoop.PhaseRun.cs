@@ -41,7 +41,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             private Dictionary<string, Tensor>? _bestWeights;
 
             public PhaseRun(TrainingLoop loop, Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, int seed,
-                TrainingPhase phase, CheckpointSession? checkpoints, int phaseIndex)
+                TrainingPhase phase, CheckpointSession? checkpoints, int phaseIndex, BatchPlan plan)
             {
                 (_loop, _model, _train, _validation, _seed, _phase, _checkpoints, _phaseIndex) =
                     (loop, model, train, validation, seed, phase, checkpoints, phaseIndex);
@@ -53,10 +53,10 @@ namespace Microsoft.ML.MixedPrecision.Training
                 _optimizer = loop.CreateOptimizer(_groups);
                 _classWeights = loop.ClassWeights(train.Labels);
 
-                _batchSize = options.BatchSize;
+                _batchSize = plan.BatchSize;
                 int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, _batchSize);
                 _batchesPerEpoch = (examplesPerEpoch + _batchSize - 1) / _batchSize;
-                _accumulation = options.GradientAccumulationSteps;
+                _accumulation = plan.AccumulationSteps;
                 long stepsPerEpoch = (_batchesPerEpoch + _accumulation - 1) / _accumulation;
                 _schedule = new LearningRateScheduler(options.LearningRateSchedule ?? phase.DefaultSchedule, options.LearningRate,
                     stepsPerEpoch * phase.Epochs, options.WarmupFraction);
@@ -67,7 +67,10 @@ namespace Microsoft.ML.MixedPrecision.Training
 
                 _counts = new ClassificationCounts(loop._classCount, loop._device);
                 _divergence = new DivergenceGuard(options, loop._precision.Precision.ToString());
-                Progress = new TrainingProgress { Epoch = phase.FirstEpoch, LearningRate = _schedule.At(0) };
+                Progress = new TrainingProgress
+                {
+                    Epoch = phase.FirstEpoch, LearningRate = _schedule.At(0), BatchSize = plan.BatchSize, AccumulationSteps = plan.AccumulationSteps,
+                };
                 LastEpoch = phase.FirstEpoch + phase.Epochs - 1;
             }
 
@@ -191,7 +194,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 double samplesPerSecond = _counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
                 Progress.SamplesPerSecondSum += samplesPerSecond;
                 EvaluationResult? validation = _validation != null && _validation.Count > 0
-                    ? _loop.Evaluate(_model, _validation)
+                    ? _loop.Evaluate(_model, _validation, _batchSize)
                     : null;
                 var metrics = _loop.Report(epoch, batchIndex, _batchesPerEpoch, Progress.OptimizerSteps, _counts, Progress.LearningRate,
                     epochClock, _total, validation, isEpochEnd: true, samplesPerSecond);
@@ -267,6 +270,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                     BestEpoch = Progress.BestEpoch,
                     BestValidationAccuracy = Progress.BestEpoch.HasValue ? Progress.BestAccuracy : null,
                     BestValidationMacroAccuracy = Progress.BestMacroAccuracy,
+                    BatchSize = _batchSize,
+                    GradientAccumulationSteps = _accumulation,
                     OptimizerSteps = Progress.OptimizerSteps,
                     SkippedSteps = precision.SkippedSteps,
                     FinalLossScale = precision.LossScale,

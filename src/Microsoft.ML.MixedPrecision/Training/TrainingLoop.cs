@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using Microsoft.ML.MixedPrecision.Kernels;
+using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training.Checkpoints;
 using Microsoft.ML.MixedPrecision.Training.Precision;
 using TorchSharp;
@@ -48,11 +49,21 @@ namespace Microsoft.ML.MixedPrecision.Training
                 return finished;
             }
             TrainingSummary summary;
-            using (var run = new PhaseRun<TBatch>(this, model, train, validation, seed, phase, checkpoints, phaseIndex))
+            var plan = PlanBatches(model, train, validation, phase, checkpoints?.ResumeProgress(phaseIndex));
+            using (var run = new PhaseRun<TBatch>(this, model, train, validation, seed, phase, checkpoints, phaseIndex, plan))
             {
                 run.Resume();
                 for (int epoch = run.Progress.Epoch; epoch <= run.LastEpoch && !run.Progress.StoppedEarly; epoch++)
-                    run.TrainEpoch(epoch);
+                {
+                    try
+                    {
+                        run.TrainEpoch(epoch);
+                    }
+                    catch (Exception e) when (AllocationFailure.Is(e, out long bytes))
+                    {
+                        throw StepOutOfMemory(e, bytes, plan);
+                    }
+                }
                 run.RestoreBestWeights();
                 model.eval();
                 summary = run.Summary();
@@ -62,7 +73,7 @@ namespace Microsoft.ML.MixedPrecision.Training
         }
 
         /// <summary>Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>
-        public EvaluationResult Evaluate<TBatch>(Module model, ITrainingData<TBatch> data) where TBatch : HostBatch
+        public EvaluationResult Evaluate<TBatch>(Module model, ITrainingData<TBatch> data, int batchSize) where TBatch : HostBatch
         {
             bool wasTraining = model.training;
             model.eval();
@@ -71,7 +82,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 using var counts = new ClassificationCounts(_classCount, _device);
                 using var _ = no_grad();
                 int[] order = Enumerable.Range(0, data.Count).ToArray();
-                using var prefetcher = new BatchPrefetcher<TBatch>(data, order, _options.BatchSize, batchRandom: null, augment: false);
+                using var prefetcher = new BatchPrefetcher<TBatch>(data, order, batchSize, batchRandom: null, augment: false);
                 foreach (var hostBatch in prefetcher.Batches())
                 {
                     ThrowIfCanceled();

@@ -28,6 +28,15 @@ namespace Microsoft.ML.MixedPrecision
         public double? BestValidationAccuracy { get; init; }
         /// <summary>Validation macro accuracy (mean per-class accuracy) at <see cref="BestEpoch"/>.</summary>
         public double? BestValidationMacroAccuracy { get; init; }
+        /// <summary>
+        /// Examples per batch the (last phase of) training ran with: BatchSize, or the batch MemoryBudgetMegabytes chose.
+        /// 0 in a summary saved before it was recorded.
+        /// </summary>
+        public int BatchSize { get; init; }
+
+        /// <summary>Batches per optimizer step the (last phase of) training ran with: GradientAccumulationSteps, or as MemoryBudgetMegabytes raised it.</summary>
+        public int GradientAccumulationSteps { get; init; }
+
         /// <summary>Optimizer steps taken (skipped float16 steps not counted).</summary>
         public long OptimizerSteps { get; init; }
         /// <summary>Steps the GradScaler skipped because gradients overflowed (float16 only; 0 in bf16 and float32).</summary>
@@ -79,6 +88,8 @@ namespace Microsoft.ML.MixedPrecision
                 BestEpoch = then.BestEpoch,
                 BestValidationAccuracy = then.BestValidationAccuracy,
                 BestValidationMacroAccuracy = then.BestValidationMacroAccuracy,
+                BatchSize = then.BatchSize,
+                GradientAccumulationSteps = then.GradientAccumulationSteps,
                 OptimizerSteps = first.OptimizerSteps + then.OptimizerSteps,
                 SkippedSteps = then.SkippedSteps, // the precision plugin counts over the whole fit
                 FinalLossScale = then.FinalLossScale,

@@ -46,6 +46,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         [DataRow("EarlyStoppingMinDelta", -0.01)]
         [DataRow("EarlyStoppingMinDelta", double.NaN)]
         [DataRow("MetricsEveryBatches", 0)]
+        [DataRow("MemoryBudgetMegabytes", 0)]
+        [DataRow("MemoryBudgetMegabytes", -512)]
         [DataRow("ImageHeight", -1)]
         [DataRow("ImageWidth", 5000)]
         [DataRow("AugmentationShiftPixels", -2)]
@@ -72,6 +74,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         [DataRow("MinTokenCount", 0)]
         [DataRow("EncoderLearningRateFactor", -0.1)]
         [DataRow("AttentionDropout", 1.0)]
+        [DataRow("MemoryBudgetMegabytes", 0)]
         public void Text_trainer_refuses_an_option_out_of_range(string option, object value)
         {
             var options = new TextClassificationTrainer.Options();

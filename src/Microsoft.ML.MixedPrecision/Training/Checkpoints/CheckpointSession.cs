@@ -93,6 +93,9 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// <summary>The summary of phase <paramref name="phase"/> when the checkpoint resumed from was written after it.</summary>
         public TrainingSummary? CompletedPhase(int phase) => phase < _completedPhases.Count ? _completedPhases[phase] : null;
 
+        /// <summary>Where the checkpoint to resume phase <paramref name="phase"/> from stands (not taken), or null.</summary>
+        public TrainingProgress? ResumeProgress(int phase) => _resume?.Phase == phase ? _resume.Progress : null;
+
         /// <summary>The checkpoint to resume phase <paramref name="phase"/> from (once), or null to start it afresh.</summary>
         public TrainingCheckpoint? TakeResumePoint(int phase)
         {

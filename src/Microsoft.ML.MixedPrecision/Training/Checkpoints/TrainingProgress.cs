@@ -12,6 +12,15 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// <summary>The epoch under way, or the next one at an epoch boundary (1-based, counted across phases).</summary>
         public int Epoch { get; set; }
 
+        /// <summary>
+        /// Examples per batch and batches per optimizer step the phase trains with (a memory budget may have chosen them):
+        /// a resumed phase keeps them rather than probing again. 0 in checkpoints written before they were recorded.
+        /// </summary>
+        public int BatchSize { get; set; }
+
+        /// <inheritdoc cref="BatchSize"/>
+        public int AccumulationSteps { get; set; }
+
         /// <summary>Micro-batches of <see cref="Epoch"/> already trained (0 at an epoch boundary).</summary>
         public int Batch { get; set; }
 
