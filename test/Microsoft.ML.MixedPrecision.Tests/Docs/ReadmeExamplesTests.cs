@@ -36,6 +36,58 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
 
         private static readonly Lazy<string> Build = new Lazy<string>(BuildPrograms);
 
+        /// <summary>
+        /// Package mode (build/package-check.sh): a folder of packed nupkgs and their version. The programs then reference
+        /// the packages by name and version from that folder, as a user's app does, instead of the projects.
+        /// </summary>
+        private static readonly string? PackageFeed = Environment.GetEnvironmentVariable("MP_PACKAGE_FEED");
+        private static readonly string? PackageVersion = Environment.GetEnvironmentVariable("MP_PACKAGE_VERSION");
+
+        /// <summary>An app with stock ML.NET only (and, for image-bytes models, our small decoder package): it loads a saved
+        /// model and prints the predicted label of each value given for the model's input column.</summary>
+        private const string StockScorer = "stock-scorer";
+
+        private const string StockScorerCode = """
+            using Microsoft.ML;
+            using Microsoft.ML.Data;
+
+            // stock-scorer <model.zip> <input column> <value>...: loads the model with a plain MLContext and predicts.
+            var ml = new MLContext();
+            ITransformer model = ml.Model.Load(args[0], out _);
+            var schema = SchemaDefinition.Create(typeof(Row));
+            schema[0].ColumnName = args[1];
+            var scored = model.Transform(ml.Data.LoadFromEnumerable(args.Skip(2).Select(v => new Row { Value = v }).ToList(), schema));
+            foreach (string label in scored.GetColumn<string>("PredictedLabel"))
+                Console.WriteLine($"predicted {label}");
+            var ours = AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name ?? "")
+                .Where(n => n.StartsWith("Microsoft.ML.MixedPrecision", StringComparison.Ordinal) || n.StartsWith("TorchSharp", StringComparison.Ordinal));
+            Console.WriteLine($"loaded: {string.Join(", ", ours)}");
+
+            public class Row
+            {
+                public string Value { get; set; } = "";
+                public string Label { get; set; } = ""; // the saved pipelines start with MapValueToKey("Label"): unknown here
+            }
+
+            """;
+
+        private static readonly Lazy<List<string>> ImageRun = new(() =>
+        {
+            // 150 Fashion-MNIST test images as PNG files in a folder per class, as samples/FashionMnist writes them.
+            FashionMnistImages.Prepare("t10k", Path.Combine(Root, "data"), limit: 150);
+            return RunProgram("image-quickstart", ImagesFolder);
+        });
+
+        private static readonly Lazy<List<string>> TextRun = new(() =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(TextsFile)!);
+            File.WriteAllLines(TextsFile, new[] { "Label\tText" }.Concat(SyntheticText.Sentences(300, seed: 5).Select(r => $"{r.Label}\t{r.Sentence1}")));
+            return RunProgram("text-quickstart", TextsFile);
+        });
+
+        private static string ImagesFolder => Path.Combine(Root, "data", "test");
+        private static string TextsFile => Path.Combine(Root, "data", "texts.tsv");
+
         private static string RepositoryRoot
         {
             get
@@ -105,13 +157,9 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         [Timeout(900_000)]
         public void Image_quickstart_trains_on_png_folders_and_scores_its_saved_model()
         {
-            // 150 Fashion-MNIST test images as PNG files in a folder per class, as samples/FashionMnist writes them.
-            string images = Path.Combine(Root, "data", "test");
-            FashionMnistImages.Prepare("t10k", Path.Combine(Root, "data"), limit: 150);
-            Directory.GetDirectories(images).Should().HaveCount(10);
+            var output = ImageRun.Value;
 
-            var output = RunProgram("image-quickstart", images);
-
+            Directory.GetDirectories(ImagesFolder).Should().HaveCount(10);
             Accuracy(output).Should().BeGreaterThan(0.3, "ten classes: chance is 0.1");
             output.Last().Should().MatchRegex(@"\.png: (" + string.Join("|", FashionMnistImages.ClassNames.Select(Regex.Escape)) + ")$",
                 "the reloaded model predicts a class name for the first image");
@@ -122,14 +170,29 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         [Timeout(900_000)]
         public void Text_quickstart_trains_on_a_tsv_file_and_scores_its_saved_model()
         {
-            string tsv = Path.Combine(Root, "data", "texts.tsv");
-            Directory.CreateDirectory(Path.GetDirectoryName(tsv));
-            File.WriteAllLines(tsv, new[] { "Label\tText" }.Concat(SyntheticText.Sentences(300, seed: 5).Select(r => $"{r.Label}\t{r.Sentence1}")));
-
-            var output = RunProgram("text-quickstart", tsv);
+            var output = TextRun.Value;
 
             Accuracy(output).Should().BeGreaterThan(0.6, "three topics: chance is 1/3");
             output.Last().Should().MatchRegex("^\".+\": (sports|cooking|space)$", "the reloaded model predicts a topic for the first text");
+        }
+
+        [TestMethod]
+        [Timeout(900_000)]
+        public void The_saved_models_score_the_same_in_an_app_with_stock_ml_net_only()
+        {
+            // The quickstarts print the prediction of their reloaded model for the first image / text; the stock app,
+            // which references no TorchSharp and none of our packages but the image decoder, must predict the same.
+            string imageLine = ImageRun.Value.Last();
+            int colon = imageLine.LastIndexOf(": ", StringComparison.Ordinal);
+            var image = RunProgram(StockScorer, Path.Combine(Root, "run-image-quickstart", "image-model.zip"), "ImagePath", imageLine[..colon]);
+            image.Should().Contain($"predicted {imageLine[(colon + 2)..]}");
+            image.Last().Should().Be("loaded: Microsoft.ML.MixedPrecision.ImageDecoding", "the image-bytes decoder is the one package of ours it needs");
+
+            string textLine = TextRun.Value.Last();
+            colon = textLine.LastIndexOf("\": ", StringComparison.Ordinal);
+            var text = RunProgram(StockScorer, Path.Combine(Root, "run-text-quickstart", "text-model.zip"), "Text", textLine[1..colon]);
+            text.Should().Contain($"predicted {textLine[(colon + 3)..]}");
+            text.Last().Should().Be("loaded: ", "a text model scores with stock ML.NET alone");
         }
 
         [TestMethod]
@@ -198,14 +261,20 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
             // Nothing above the temporary folder (no Directory.Build.props, no central package versions) may change the build.
             foreach (string file in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
                 File.WriteAllText(Path.Combine(Root, file), "<Project />\n");
-            string library = Path.Combine(RepositoryRoot, "src", "Microsoft.ML.MixedPrecision", "Microsoft.ML.MixedPrecision.csproj");
-            string ampCore = Path.Combine(RepositoryRoot, "src", "Microsoft.ML.MixedPrecision.Amp", "Microsoft.ML.MixedPrecision.Amp.csproj");
-            foreach (var (name, code) in ReadmePrograms())
+            if (PackageFeed != null)
+                File.WriteAllText(Path.Combine(Root, "NuGet.config"), $"""
+                    <?xml version="1.0" encoding="utf-8"?>
+                    <configuration>
+                      <packageSources>
+                        <add key="packed-here" value="{PackageFeed}" />
+                      </packageSources>
+                    </configuration>
+                    """);
+            var programs = ReadmePrograms();
+            programs[StockScorer] = StockScorerCode;
+            foreach (var (name, code) in programs)
             {
-                // The AMP core's program references the core package alone and the CPU libtorch, as its section says.
-                string references = name == "amp-core"
-                    ? $"""<ProjectReference Include="{ampCore}" /><PackageReference Include="TorchSharp-cpu" Version="0.107.0" />"""
-                    : $"""<ProjectReference Include="{library}" />""";
+                string references = References(name);
                 Directory.CreateDirectory(Path.Combine(Root, name));
                 File.WriteAllText(Path.Combine(Root, name, "Program.cs"), code);
                 File.WriteAllText(Path.Combine(Root, name, $"{name}.csproj"), $"""
@@ -225,7 +294,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
                     """);
             }
             File.WriteAllText(Path.Combine(Root, "readme.slnx"),
-                "<Solution>\n" + string.Concat(ProgramNames.Select(n => $"  <Project Path=\"{n}/{n}.csproj\" />\n")) + "</Solution>\n");
+                "<Solution>\n" + string.Concat(programs.Keys.Select(n => $"  <Project Path=\"{n}/{n}.csproj\" />\n")) + "</Solution>\n");
             // No build servers left behind (-nr:false, no shared compiler); the library is up to date from the test build, which
             // chose the ML.NET line the programs build against.
             var clock = Stopwatch.StartNew();
@@ -234,6 +303,28 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
             string log = $"dotnet build exited with {exitCode} after {clock.Elapsed.TotalSeconds:F1} s:\n{stdout}\n{stderr}";
             Console.WriteLine(log);
             return log; // a program that failed to build has no dll: its own test fails with this log, the others run
+        }
+
+        /// <summary>
+        /// What a program references: the trainers (the AMP core's program: the core and the CPU libtorch, as its section
+        /// says; the stock scorer: ML.NET's packages of this line and the image decoder), as projects, or in package mode
+        /// as packages by name and version.
+        /// </summary>
+        private static string References(string program)
+        {
+            string Ours(string name) => PackageFeed != null
+                ? $"""<PackageReference Include="{name}" Version="{PackageVersion}" />"""
+                : $"""<ProjectReference Include="{Path.Combine(RepositoryRoot, "src", name, name + ".csproj")}" />""";
+            var (ml, onnxRuntime, _) = Scoring.MLNetLine.Versions;
+            return program switch
+            {
+                "amp-core" => Ours("Microsoft.ML.MixedPrecision.Amp") + """<PackageReference Include="TorchSharp-cpu" Version="0.107.0" />""",
+                StockScorer => string.Concat(new[] { "Microsoft.ML", "Microsoft.ML.ImageAnalytics", "Microsoft.ML.OnnxTransformer" }
+                        .Select(p => $"""<PackageReference Include="{p}" Version="{ml}" />"""))
+                    + $"""<PackageReference Include="Microsoft.ML.OnnxRuntime" Version="{onnxRuntime}" />"""
+                    + Ours("Microsoft.ML.MixedPrecision.ImageDecoding"),
+                _ => Ours("Microsoft.ML.MixedPrecision"),
+            };
         }
 
         /// <summary>Runs dotnet with <paramref name="arguments"/>, outside the test host's MSBuild environment.</summary>
