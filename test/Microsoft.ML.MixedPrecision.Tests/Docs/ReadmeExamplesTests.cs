@@ -40,8 +40,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         /// Package mode (build/package-check.sh): a folder of packed nupkgs and their version. The programs then reference
         /// the packages by name and version from that folder, as a user's app does, instead of the projects.
         /// </summary>
-        private static readonly string? PackageFeed = Environment.GetEnvironmentVariable("MP_PACKAGE_FEED");
-        private static readonly string? PackageVersion = Environment.GetEnvironmentVariable("MP_PACKAGE_VERSION");
+        private static readonly string PackageFeed = Environment.GetEnvironmentVariable("MP_PACKAGE_FEED");
+        private static readonly string PackageVersion = Environment.GetEnvironmentVariable("MP_PACKAGE_VERSION");
 
         /// <summary>An app with stock ML.NET only (and, for image-bytes models, our small decoder package): it loads a saved
         /// model and prints the predicted label of each value given for the model's input column.</summary>
