@@ -49,20 +49,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
 
         public static Result Measure(string workload, bool amp, BenchSettings settings)
         {
-            var start = new ProcessStartInfo(Environment.ProcessPath) { RedirectStandardOutput = true, UseShellExecute = false };
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
-                start.ArgumentList.Add(typeof(MaxBatch).Assembly.Location);
-            foreach (string arg in new[] { ChildFlag, workload, amp ? "amp" : "fp32", settings.Seed.ToString(CultureInfo.InvariantCulture), settings.Quick ? "quick" : "full" })
-                start.ArgumentList.Add(arg);
-            using var child = Process.Start(start);
-            string output = child.StandardOutput.ReadToEnd();
-            child.WaitForExit();
-            foreach (string line in output.Split('\n'))
-            {
-                if (line.StartsWith(ResultPrefix, StringComparison.Ordinal))
-                    return JsonSerializer.Deserialize<Result>(line.Substring(ResultPrefix.Length));
-            }
-            throw new InvalidOperationException($"The max-batch probe ({workload}, {(amp ? "amp" : "fp32")}) exited with {child.ExitCode} and no result:\n{output}");
+            return ChildRun.Result<Result>(new[] { ChildFlag, workload, amp ? "amp" : "fp32", settings.Seed.ToString(CultureInfo.InvariantCulture), settings.Quick ? "quick" : "full" }, ResultPrefix, $"max-batch probe ({workload}, {(amp ? "amp" : "fp32")})");
         }
 
         /// <summary>The child's side: <c>--max-batch-probe workload fp32|amp seed quick|full</c>.</summary>

@@ -33,21 +33,8 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
         /// <summary>Runs the child process for one workload and precision and returns what it measured.</summary>
         public static Result Measure(string workload, bool amp, BenchSettings settings)
         {
-            var start = new ProcessStartInfo(Environment.ProcessPath) { RedirectStandardOutput = true, UseShellExecute = false };
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
-                start.ArgumentList.Add(typeof(MemoryProbe).Assembly.Location);
-            foreach (string arg in new[] { ChildFlag, workload, amp ? "amp" : "fp32", settings.MemorySteps.ToString(CultureInfo.InvariantCulture),
-                         settings.Seed.ToString(CultureInfo.InvariantCulture), settings.Quick ? "quick" : "full" })
-                start.ArgumentList.Add(arg);
-            using var child = Process.Start(start);
-            string output = child.StandardOutput.ReadToEnd();
-            child.WaitForExit();
-            foreach (string line in output.Split('\n'))
-            {
-                if (line.StartsWith(ResultPrefix, StringComparison.Ordinal))
-                    return JsonSerializer.Deserialize<Result>(line.Substring(ResultPrefix.Length));
-            }
-            throw new InvalidOperationException($"The memory probe ({workload}, {(amp ? "amp" : "fp32")}) exited with {child.ExitCode} and no result:\n{output}");
+            return ChildRun.Result<Result>(new[] { ChildFlag, workload, amp ? "amp" : "fp32", settings.MemorySteps.ToString(CultureInfo.InvariantCulture),
+                         settings.Seed.ToString(CultureInfo.InvariantCulture), settings.Quick ? "quick" : "full" }, ResultPrefix, $"memory probe ({workload}, {(amp ? "amp" : "fp32")})");
         }
 
         /// <summary>The child's side: <c>--memory-probe image|text|pretrained fp32|amp steps seed quick|full</c> (the data of the parent's run).</summary>

@@ -68,10 +68,15 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// Gives the heap's free memory back and collects managed garbage before a probe: the heap keeps what earlier
         /// steps freed, so without it a probe after a larger one reads the larger one's peak, and a smaller one's after
         /// it reads nothing new; trimmed, each probe reads its own step (what the heap keeps over many steps is what the
-        /// finder's headroom is for).
+        /// finder's headroom is for). A full suite run on ML.NET 5 once read 1258 → 1386 MiB for batches 2 → 16 before this
+        /// waited for finalizers, and 640 → 1194 MiB in the next fit of the same test.
         /// </summary>
         private static void StartClean()
         {
+            // Finalizers free native memory (tensors, ONNX Runtime sessions of earlier work) only after a collection:
+            // collect, let them run, collect what they released, then trim.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
             GC.Collect();
             if (NativeHeap.IsTunable)
                 NativeHeap.GiveBackFreeMemory();
