@@ -9,6 +9,7 @@
 //   --seed  N   training seed (the split is fixed by hashes of package names)           default 1
 //   --train-per-class N   use only the first N training rows of each class (quick runs; the test set stays whole)
 //   --option Name=Value   one of our trainer's options (TextClassificationTrainer.Options) away from its default
+//   --float32-layers a,b  layers our AMP modes keep in float32 (MixedPrecisionOptions.Float32Layers, e.g. head,layers.*.attention)
 //   --threads N  libtorch's intra-op threads for our trainer (1 avoids OpenMP stalls when other jobs share the cores)
 //   --data DIR  the TSV cache (default eval/DebianText/data)
 //   --output DIR  results.md (markdown table) and results.jsonl, appended to (default eval/DebianText/output)
@@ -98,7 +99,8 @@ namespace DebianText
             return options;
         }
 
-        private static string OverridesText => ComparisonCommandLine.Describe(Settings.OptionOverrides);
+        private static string OverridesText => ComparisonCommandLine.Describe(Settings.OptionOverrides) +
+            (Settings.Float32Layers.Count > 0 ? $", float32 layers {string.Join(" + ", Settings.Float32Layers)}" : "");
 
         /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all of ours but minilm-fp32.</summary>
         public static bool OurMixedPrecision(string mode) => mode != "minilm-fp32";
@@ -158,7 +160,10 @@ namespace DebianText
         public static IEstimator<ITransformer> OurPipeline(MLContext mlContext, string mode, int seed)
         {
             var trainer = mlContext.MulticlassClassification.Trainers.TextClassification(OurOptions(mode, seed));
-            IEstimator<ITransformer> classifier = OurMixedPrecision(mode) ? trainer.WithMixedPrecision() : trainer;
+            var amp = new MixedPrecisionOptions();
+            foreach (string layer in Settings.Float32Layers)
+                amp.Float32Layers.Add(layer);
+            IEstimator<ITransformer> classifier = OurMixedPrecision(mode) ? trainer.WithMixedPrecision(amp) : trainer;
             return mlContext.Transforms.Conversion.MapValueToKey("Label")
                 .Append(classifier)
                 .Append(mlContext.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
@@ -192,6 +197,8 @@ namespace DebianText
         public int Threads { get; private set; }
         /// <summary>--option Name=Value: an option of our trainer set away from its default.</summary>
         public static List<(string Name, string Value)> OptionOverrides { get; } = new List<(string, string)>();
+        /// <summary>--float32-layers a,b: MixedPrecisionOptions.Float32Layers of our AMP modes (layer names, * patterns).</summary>
+        public static List<string> Float32Layers { get; } = new List<string>();
         public string DataFolder { get; private set; } = Path.Combine(SampleFolder, "data");
         public string OutputFolder { get; private set; } = Path.Combine(SampleFolder, "output");
 
@@ -217,7 +224,8 @@ namespace DebianText
                     case "--data": s.DataFolder = Path.GetFullPath(Next()); break;
                     case "--output": s.OutputFolder = Path.GetFullPath(Next()); break;
                     case "--option": OptionOverrides.Add(ComparisonCommandLine.ParseOption(Next())); break;
-                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --threads, --data, --output, --option Name=Value)");
+                    case "--float32-layers": Float32Layers.AddRange(Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)); break;
+                    default: throw new ArgumentException($"unknown option '{args[i]}' (--set, --mode, --seed, --train-per-class, --threads, --data, --output, --option Name=Value, --float32-layers a,b)");
                 }
             }
             return s;
