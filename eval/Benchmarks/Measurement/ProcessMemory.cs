@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Runtime.InteropServices;
 using Microsoft.ML.MixedPrecision.Native;
 
@@ -13,21 +12,10 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
     {
         public static long ResidentBytes() => NativeHeap.ResidentBytes();
 
-        public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;
+        public static long PeakResidentBytes() => PeakResidentMemory.HighWaterMarkBytes();
 
         /// <summary>Starts a new peak: writing 5 to clear_refs resets VmHWM to the current RSS (Linux ≥ 4.0).</summary>
-        public static bool ResetPeak()
-        {
-            try
-            {
-                File.WriteAllText("/proc/self/clear_refs", "5");
-                return true;
-            }
-            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
-            {
-                return false;
-            }
-        }
+        public static bool ResetPeak() => PeakResidentMemory.ResetPeak();
 
         /// <summary>Bytes in use in the malloc heap (small blocks + mmapped large blocks), or -1 when unavailable.</summary>
         public static long NativeHeapInUse() => MallInfo() is { } info ? (long)(info.uordblks + info.hblkhd) : -1;
@@ -48,16 +36,6 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Measurement
             {
                 return null;
             }
-        }
-
-        private static long ReadStatusKb(string key)
-        {
-            foreach (string line in File.ReadLines("/proc/self/status"))
-            {
-                if (line.StartsWith(key, StringComparison.Ordinal))
-                    return long.Parse(line.Substring(key.Length).Trim().Split(' ')[0]);
-            }
-            return -1;
         }
 
         [StructLayout(LayoutKind.Sequential)]

@@ -20,7 +20,7 @@ namespace Microsoft.ML.MixedPrecision.Native
         public static bool IsAvailable => NativeHeap.ResidentBytes() >= 0;
 
         /// <summary>Starts a measurement: resets the high-water mark when the kernel allows it.</summary>
-        public static PeakResidentMemory Start() => new PeakResidentMemory(TryResetPeak());
+        public static PeakResidentMemory Start() => new PeakResidentMemory(ResetPeak());
 
         /// <summary>The peak resident set in bytes since <see cref="Start"/> (see the class summary), or -1 when unreadable.</summary>
         public long PeakBytes()
@@ -29,7 +29,8 @@ namespace Microsoft.ML.MixedPrecision.Native
             return _reset ? Math.Max(resident, HighWaterMarkBytes()) : resident;
         }
 
-        private static bool TryResetPeak()
+        /// <summary>Resets the kernel's high-water mark to the current resident set; false where that cannot be done or read.</summary>
+        internal static bool ResetPeak()
         {
             try
             {
@@ -42,7 +43,8 @@ namespace Microsoft.ML.MixedPrecision.Native
             }
         }
 
-        private static long HighWaterMarkBytes()
+        /// <summary>VmHWM of /proc/self/status in bytes, or -1 when unreadable.</summary>
+        internal static long HighWaterMarkBytes()
         {
             try
             {

@@ -18,25 +18,19 @@ namespace Microsoft.ML.MixedPrecision.Training.Precision
         public static IReadOnlyList<string> Apply(nn.Module model, IEnumerable<string> patterns, string modelDescription)
         {
             var layers = model.named_modules().Where(m => m.name.Length > 0).ToList();
-            var matched = new List<string>();
-            foreach (string pattern in patterns)
+            var globs = patterns.Select(p => (Pattern: p, Regex: Glob(p))).ToList();
+            foreach (var (pattern, regex) in globs)
             {
-                var regex = Glob(pattern);
-                var hits = layers.Where(l => regex.IsMatch(l.name)).ToList();
-                if (hits.Count == 0)
+                if (!layers.Any(l => regex.IsMatch(l.name)))
                     throw new ArgumentException(
                         $"MixedPrecisionOptions.Float32Layers: no layer of the {modelDescription} is named \"{pattern}\". " +
                         $"Its layers are: {string.Join(", ", layers.Select(l => l.name))}. Name one of them; * stands for any run of characters (\"layers.*.attention\").",
                         nameof(MixedPrecisionOptions.Float32Layers));
-                foreach (var (name, module) in hits)
-                {
-                    KeepInFloat32WithInnerLayers(module);
-                    if (!matched.Contains(name))
-                        matched.Add(name);
-                }
             }
-            var order = layers.Select((l, i) => (l.name, i)).ToDictionary(p => p.name, p => p.i);
-            return matched.OrderBy(n => order[n]).ToList();
+            var matched = layers.Where(l => globs.Any(g => g.Regex.IsMatch(l.name))).ToList();
+            foreach (var (_, module) in matched)
+                KeepInFloat32WithInnerLayers(module);
+            return matched.Select(l => l.name).ToList();
         }
 
         /// <summary>Also the layers inside: a container such as a ModuleList has no forward of its own, and a network may call a
