@@ -10,20 +10,22 @@ using Microsoft.ML.MixedPrecision.Tests.Training;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
 
 // Usage: DistributedHost <text|image> <Float32|BFloat16> <batch size> <output prefix> [<checkpoint folder>|-] [<failing rank>|-1]
-//        DistributedHost bench <text|image> <batch size> <epochs> <rows>
+//        DistributedHost bench <text|image|resnet18> <batch size> <epochs> <rows>
 // A small seeded fit, run alone or under "mpirun -np N" (DataParallel Auto). Writes its outcome to
 // "<output prefix>.rank<R>.txt": SUMMARY (world size, rank, steps, epochs, best epoch), one EPOCH line per epoch (round-trip
 // doubles), MODEL (SHA-256 of the exported ONNX weights), SCORES (the Score column on fixed rows) and LIBMPI (True when
 // libmpi is mapped into the process). Prints "LOG\t…" for
 // the log's data-parallel and resume lines and, on rank 0, "STEP\t<n>" after optimizer step n is checkpointed.
 // With a failing rank, that rank's metrics callback throws at the first batch: the job must end with its message.
-// "bench": prints the log's training lines and "RESULT\t<samples/s>" (the mean over the epochs) from rank 0.
+// "bench" (eval/Distributed/measure.sh): the trainers' default from-scratch text transformer, or ResNetSmall / ResNet18 on
+// 64-pixel images, no validation; prints the log's training lines and, from rank 0, "THREADS\t<libtorch threads>" and
+// "RESULT\t<samples/s>" (the mean over the epochs, all ranks' examples counted).
 string rank = Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") ?? "0";
 var ml = new MLContext(seed: 1);
 ml.Log += (_, e) =>
 {
     if (e.Message.Contains("data-parallel", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Resuming from checkpoint")
-        || (args[0] == "bench" && e.Message.StartsWith("Epoch", StringComparison.Ordinal)))
+        || (args[0] == "bench" && e.Message.StartsWith("epoch", StringComparison.Ordinal)))
         Console.WriteLine($"LOG\t[rank {rank}] {e.Message}");
 };
 
@@ -31,6 +33,8 @@ if (args[0] == "bench")
 {
     var (benchModel, benchData) = Run(ml, args[1], TrainingPrecision.Float32, int.Parse(args[2]), checkpoints: null, failingRank: -1,
         epochs: int.Parse(args[3]), rows: int.Parse(args[4]));
+    if (rank == "0")
+        Console.WriteLine("THREADS\t" + TorchSharp.torch.get_num_threads());
     if (rank == "0")
         Console.WriteLine("RESULT\t" + benchModel.Summary.MeanSamplesPerSecond.ToString("F1", CultureInfo.InvariantCulture));
     return 0;
@@ -67,6 +71,16 @@ static (ClassifierTransformer Model, IDataView Data) Run(MLContext ml, string wo
         if (!m.IsEpochEnd && rank == 0)
             Console.WriteLine("STEP\t" + m.OptimizerSteps);
     };
+    if (workload == "text" && rows > 0)
+    {
+        var bench = new TextClassificationTrainer.Options
+        {
+            Encoder = TextEncoderKind.FromScratch, Epochs = epochs, BatchSize = batch, ValidationSetFraction = 0, Seed = 7, MinTokenCount = 1,
+        };
+        var benchRaw = ml.Data.LoadFromEnumerable(SyntheticText.Sentences(rows, seed: 11));
+        var benchKeyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(benchRaw).Transform(benchRaw);
+        return (ml.MulticlassClassification.Trainers.TextClassification(bench).Fit(benchKeyed), benchKeyed);
+    }
     if (workload == "text")
     {
         // From scratch, no dropout (each rank would draw other masks than one process does over the whole batch) and no
@@ -91,7 +105,7 @@ static (ClassifierTransformer Model, IDataView Data) Run(MLContext ml, string wo
     var imageOptions = new ImageClassificationTrainer.Options
     {
         FeatureColumnName = "ImageSource",
-        Architecture = ResNetArchitecture.ResNetSmall,
+        Architecture = workload == "resnet18" ? ResNetArchitecture.ResNet18 : ResNetArchitecture.ResNetSmall,
         Epochs = epochs,
         BatchSize = batch,
         ValidationSetFraction = rows > 0 ? 0 : 0.25,
