@@ -9,14 +9,15 @@ using Microsoft.ML.MixedPrecision.Tests.Text;
 using Microsoft.ML.MixedPrecision.Tests.Training;
 using Microsoft.ML.MixedPrecision.Tests.Vision;
 
-// Usage: DistributedHost <text|image> <Float32|BFloat16> <batch size> <output prefix> [<checkpoint folder>|-] [<failing rank>|-1]
+// Usage: DistributedHost <text|image> <Float32|BFloat16|Float16> <batch size> <output prefix> [<checkpoint folder>|-] [<failing rank>|-1]
 //        DistributedHost bench <text|image|resnet18> <batch size> <epochs> <rows>
 // A small seeded fit, run alone or under "mpirun -np N" (DataParallel Auto). Writes its outcome to
-// "<output prefix>.rank<R>.txt": SUMMARY (world size, rank, steps, epochs, best epoch), one EPOCH line per epoch (round-trip
+// "<output prefix>.rank<R>.txt": SUMMARY (world size, rank, steps, epochs, best epoch, skipped steps), one EPOCH line per epoch (round-trip
 // doubles), MODEL (SHA-256 of the exported ONNX weights), SCORES (the Score column on fixed rows) and LIBMPI (True when
 // libmpi is mapped into the process). Prints "LOG\t…" for
 // the log's data-parallel and resume lines and, on rank 0, "STEP\t<n>" after optimizer step n is checkpointed.
 // With a failing rank, that rank's metrics callback throws at the first batch: the job must end with its message.
+// Float16 starts at a loss scale of 2^24, so the first steps overflow and the GradScaler skips them.
 // "bench" (eval/Distributed/measure.sh): the trainers' default from-scratch text transformer, or ResNetSmall / ResNet18 on
 // 64-pixel images, no validation; prints the log's training lines and, from rank 0, "THREADS\t<libtorch threads>" and
 // "RESULT\t<samples/s>" (the mean over the epochs, all ranks' examples counted).
@@ -49,7 +50,7 @@ int failing = args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture)
 
 var (model, data) = Run(ml, workload, precision, batch, folder, failing);
 var s = model.Summary;
-var lines = new List<string> { string.Join("\t", "SUMMARY", s.WorldSize, s.Rank, s.OptimizerSteps, s.EpochsRun, s.BestEpoch) };
+var lines = new List<string> { string.Join("\t", "SUMMARY", s.WorldSize, s.Rank, s.OptimizerSteps, s.EpochsRun, s.BestEpoch, s.SkippedSteps) };
 lines.AddRange(s.Epochs.Select(e => string.Join("\t", "EPOCH", e.Epoch, e.OptimizerSteps, R(e.TrainingLoss), R(e.TrainingAccuracy),
     R(e.ValidationLoss), R(e.ValidationAccuracy), R(e.LearningRate))));
 lines.Add("MODEL\t" + CheckpointRun.ModelHash(ml, model, data.Schema));
@@ -95,7 +96,10 @@ static (ClassifierTransformer Model, IDataView Data) Run(MLContext ml, string wo
         var keyed = ml.Transforms.Conversion.MapValueToKey("Label").Fit(raw).Transform(raw);
         var trainer = ml.MulticlassClassification.Trainers.TextClassification(options);
         var model = precision == TrainingPrecision.Float32 ? trainer.Fit(keyed)
-            : trainer.WithMixedPrecision(new MixedPrecisionOptions { Precision = precision }).Fit(keyed);
+            : trainer.WithMixedPrecision(new MixedPrecisionOptions
+            {
+                Precision = precision, InitialLossScale = precision == TrainingPrecision.Float16 ? 1 << 24 : 65536,
+            }).Fit(keyed);
         return (model, keyed);
     }
     // A from-scratch ResNet with BatchNorm: its running statistics are per rank during an epoch and averaged at its end.

@@ -64,6 +64,24 @@ namespace Microsoft.ML.MixedPrecision.Tests.Distributed
 
         [TestMethod]
         [Timeout(240_000)]
+        public void Float16_overflows_are_found_and_skipped_alike_on_every_rank()
+        {
+            using var job = new MpiJob();
+
+            // A loss scale of 2^24 overflows float16 gradients until it has backed off a few times; the ranks unscale the
+            // same averaged gradients, so they find the same infs and skip the same steps.
+            var ranks = job.Fit(2, "text", TrainingPrecision.Float16, batchSize: 16, "fp16");
+
+            var summaries = ranks.Select(r => MpiJob.Line(r, "SUMMARY").Split('\t')).ToList();
+            long skipped = long.Parse(summaries[0][6], CultureInfo.InvariantCulture);
+            skipped.Should().BeGreaterThan(0, "the first steps overflow");
+            summaries[1][6].Should().Be(summaries[0][6], "both ranks skip the same steps");
+            summaries[1][3].Should().Be(summaries[0][3], "and so take as many optimizer steps");
+            MpiJob.Line(ranks[1], "MODEL").Should().Be(MpiJob.Line(ranks[0], "MODEL"));
+        }
+
+        [TestMethod]
+        [Timeout(240_000)]
         public void A_failing_rank_ends_the_whole_job_with_its_message()
         {
             using var job = new MpiJob();
