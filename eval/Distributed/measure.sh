@@ -8,10 +8,27 @@
 # samples/s (all ranks' examples), the gradient allreduce's time per step and its share of the phase, the time spent
 # waiting for the slower rank before it, and the gradient bytes each rank sends per optimizer step.
 # Usage: eval/Distributed/measure.sh [repetitions] [workload ...]   (workloads: text image resnet18; default all, R=3)
+#        eval/Distributed/measure.sh --table [runs.txt]              (the table of a finished run again)
 # Needs: ./build/prereqs.sh --mpi and the solution built in Release. Other processes spoil the timings: the script logs
 # the load average before each run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+table() {
+  echo "| workload (per-rank batch × 2) | config | samples/s | vs 1x2 | allreduce ms/step | share of the phase | waiting ms/step | MB/step/rank |"
+  echo "|---|---|---|---|---|---|---|---|"
+  awk '
+    function median(key, col,   i, j, t, c, arr) { c = n[key]; for (i = 1; i <= c; i++) arr[i] = v[key, i, col];
+      if (arr[1] == "-") return "-";
+      for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (arr[j] + 0 < arr[i] + 0) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
+      return c % 2 ? arr[(c + 1) / 2] : (arr[c / 2] + arr[c / 2 + 1]) / 2 }
+    $1 != "#" && $5 != "failed" { key = $1 " " $2; n[key]++; for (col = 5; col <= 9; col++) v[key, n[key], col] = $col }
+    END { for (key in n) { split(key, p, " "); base = median(p[1] " 1x2", 5); share = median(key, 7);
+            printf "| %s | %s | %.1f | %.2fx | %s | %s | %s | %s |\n", p[1], p[2], median(key, 5), median(key, 5) / base,
+              median(key, 6), (share == "-" ? "-" : share " %"), median(key, 8), median(key, 9) } }
+  ' "$1" | sort
+}
+
+if [[ "${1:-}" == "--table" ]]; then table "${2:-artifacts/distributed/runs.txt}"; exit 0; fi
 reps="${1:-3}"; shift || true
 workloads=("$@"); [[ ${#workloads[@]} -gt 0 ]] || workloads=(text image resnet18)
 host=test/Microsoft.ML.MixedPrecision.DistributedHost/bin/Release/net10.0/Microsoft.ML.MixedPrecision.DistributedHost.dll
@@ -19,7 +36,10 @@ host=test/Microsoft.ML.MixedPrecision.DistributedHost/bin/Release/net10.0/Micros
 out=artifacts/distributed; mkdir -p "$out"; rm -f "$out"/*.log
 export TERM=dumb # no terminal escape codes from .NET's console in the captured output
 export TMPDIR; TMPDIR=$(mktemp -d /tmp/mp-distributed.XXXXXX); trap 'rm -rf "$TMPDIR"' EXIT
-mpi=(mpirun -np 2 --allow-run-as-root --bind-to core --mca btl_vader_single_copy_mechanism none -x OMP_NUM_THREADS=1 -x TMPDIR)
+# MPI_OPTIONS: more mpirun options, e.g. "--mca btl_vader_single_copy_mechanism none" where a container forbids the
+# cross-memory attach (process_vm_readv) Open MPI's shared-memory transport uses by default for large messages.
+read -r -a extra <<<"${MPI_OPTIONS:-}"
+mpi=(mpirun -np 2 --allow-run-as-root --bind-to core "${extra[@]}" -x OMP_NUM_THREADS=1 -x TMPDIR)
 
 # workload → "per-rank batch, epochs, rows"
 declare -A plan=([text]="32 2 2048" [image]="16 2 512" [resnet18]="16 1 256")
@@ -41,7 +61,7 @@ run() { # config workload batch epochs rows → "samples/s allreduce_ms share wa
   echo "$sps ${ar:-- - - -}"
 }
 
-echo "# $(date -u '+%F %T') UTC, $(nproc) cores, ${reps} repetitions" | tee "$out/runs.txt"
+echo "# $(date -u '+%F %T') UTC, $(nproc) cores, ${reps} repetitions, mpirun ${mpi[*]:3}" | tee "$out/runs.txt"
 for w in "${workloads[@]}"; do
   read -r b e r <<<"${plan[$w]}"
   for rep in $(seq "$reps"); do
@@ -53,14 +73,6 @@ for w in "${workloads[@]}"; do
   done
 done
 
+
 echo
-echo "| workload (per-rank batch × 2) | config | samples/s | vs 1x2 | allreduce ms/step | share | waiting ms/step | MB/step/rank |"
-echo "|---|---|---|---|---|---|---|---|"
-awk '
-  $1 != "#" && $5 != "failed" { key = $1 " " $2; n[key]++; v[key, n[key]] = $5; a[key] = $6; s[key] = $7; wt[key] = $8; mb[key] = $9; order[key] = ++k }
-  function median(key,   i, j, t, c, arr) { c = n[key]; for (i = 1; i <= c; i++) arr[i] = v[key, i];
-    for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (arr[j] < arr[i]) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
-    return c % 2 ? arr[(c + 1) / 2] : (arr[c / 2] + arr[c / 2 + 1]) / 2 }
-  END { for (key in n) { split(key, p, " "); base = median(p[1] " 1x2");
-          printf "| %s | %s | %.1f | %.2fx | %s | %s | %s | %s |\n", p[1], p[2], median(key), median(key) / base, a[key], (s[key] == "-" ? "-" : s[key] " %"), wt[key], mb[key] } }
-' "$out/runs.txt" | sort
+table "$out/runs.txt"
