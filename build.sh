@@ -23,7 +23,8 @@ case "$command" in
     dotnet run --project samples/FashionMnist -c Release -- "$@"
     ;;
   test)
-    ./build/prereqs.sh --datasets   # Fashion-MNIST: real images for the pretrained-import parity test
+    # Fashion-MNIST: real images for the pretrained-import parity test; Open MPI: the data-parallel tests (mpirun -np 2).
+    ./build/prereqs.sh --datasets --mpi
     exec ./build/run-tests.sh "$@"
     ;;
   bench)

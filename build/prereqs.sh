@@ -9,6 +9,8 @@
 #     when /var/lib/apt/lists has none (only when asked with --debian-text).
 #   - python3-torch (Debian 12's PyTorch 1.13) and libopenblas0-openmp (without it its fp32 matmuls use the slow
 #     reference BLAS): the benchmark's PyTorch peer, run with /usr/bin/python3 (only when asked with --peer).
+#   - openmpi-bin (Open MPI 4.1: mpirun and libmpi.so.40): data-parallel training's launcher and allreduce engine, used by
+#     the distributed tests (only when asked with --mpi).
 set -euo pipefail
 
 want_datasets=0
@@ -16,6 +18,7 @@ want_text_datasets=0
 want_image_datasets=0
 want_debian_text=0
 want_peer=0
+want_mpi=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
@@ -23,6 +26,7 @@ for arg in "$@"; do
     --image-datasets) want_image_datasets=1 ;;
     --debian-text) want_debian_text=1 ;;
     --peer) want_peer=1 ;;
+    --mpi) want_mpi=1 ;;
   esac
 done
 
@@ -213,4 +217,18 @@ if [[ $want_peer -eq 1 ]]; then
   fi
   /usr/bin/python3 -c 'import torch' 2>/dev/null \
     || { log "python3-torch is installed but '/usr/bin/python3 -c \"import torch\"' fails:"; /usr/bin/python3 -c 'import torch'; exit 1; }
+fi
+
+if [[ $want_mpi -eq 1 ]]; then
+  # Data-parallel training (docs/distributed.md): mpirun launches the ranks, libmpi.so.40 (libopenmpi3) does the allreduce.
+  if command -v mpirun >/dev/null && dpkg-query -W -f='${Status}' openmpi-bin 2>/dev/null | grep -q "install ok installed"; then
+    log "openmpi-bin: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing openmpi-bin (Open MPI: mpirun and libmpi.so.40)"
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    apt_install_showing_changes --no-install-recommends openmpi-bin
+  else
+    log "data-parallel training and its tests need Debian's openmpi-bin: run 'apt-get install --no-install-recommends openmpi-bin' as root"
+    exit 1
+  fi
 fi

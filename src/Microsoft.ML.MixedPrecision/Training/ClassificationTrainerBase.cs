@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.MixedPrecision.Amp;
+using Microsoft.ML.MixedPrecision.Distributed;
 using Microsoft.ML.MixedPrecision.Export;
 using Microsoft.ML.MixedPrecision.Native;
 using Microsoft.ML.MixedPrecision.Training;
@@ -83,7 +84,8 @@ namespace Microsoft.ML.MixedPrecision
         /// exports it once untrained (an unsupported layer fails in seconds, not after training), trains in the chosen
         /// precision (resuming from a checkpoint when CheckpointDirectory holds one of this fit, keeping freed native memory
         /// for reuse meanwhile, <see cref="NativeHeap"/>), exports the FP32 network with its classification head and wraps it
-        /// in the stock scoring chain.
+        /// in the stock scoring chain. Launched by mpirun (<see cref="ClassificationTrainerOptionsBase.DataParallel"/>), it
+        /// trains data-parallel with the job's other processes, and a failure on any of them ends the whole job with its message.
         /// </summary>
         private protected TTransformer Fit<TExamples>(IDataView input, MixedPrecisionOptions? mixedPrecision,
             Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps)
@@ -95,10 +97,31 @@ namespace Microsoft.ML.MixedPrecision
             o.Validate(); // again: the options object may have changed since the trainer was made
             mixedPrecision?.Validate();
             using var log = new TrainingLog(Environment.Host, ComponentName);
+            using var group = ProcessGroup.Open(o.DataParallel, System.Environment.GetEnvironmentVariables());
+            if (!group.IsDistributed)
+                return TrainAndExport(input, mixedPrecision, createSteps, log, group);
+            log.Info($"Training data-parallel: this process is {group.Description} of the MPI job (DataParallel = {o.DataParallel}).");
+            try
+            {
+                return TrainAndExport(input, mixedPrecision, createSteps, log, group);
+            }
+            catch (Exception e)
+            {
+                // The other ranks wait in a collective this one will never reach: end the job with this rank's error.
+                group.Abort(e);
+                throw; // not reached: Abort ends the process
+            }
+        }
+
+        private TTransformer TrainAndExport<TExamples>(IDataView input, MixedPrecisionOptions? mixedPrecision,
+            Func<TrainingLog, FitSteps<TExamples, TTransformer>> createSteps, TrainingLog log, ProcessGroup group)
+            where TExamples : class, IExampleSet<TExamples>
+        {
+            var o = TrainerOptions;
             TorchRuntime.EnsureAvailable();
 
             var classNames = CheckColumns(input.Schema, out int classCount);
-            int seed = o.Seed ?? log.NewSeed();
+            int seed = group.Broadcast(o.Seed ?? log.NewSeed()); // data-parallel: rank 0's, so every rank splits and shuffles alike
             // Cancellation (the option's token or MLContext's own) is checked per row while reading, per batch while training
             // and validating, and between the phases here, so a fit ends within one step of it at any point.
             void ThrowIfCanceled() => log.ThrowIfCanceled(o.CancellationToken);
@@ -115,6 +138,9 @@ namespace Microsoft.ML.MixedPrecision
                 LoadInitialWeights(model, o.InitialWeightsPath, steps.ModelDescription);
             if (mixedPrecision?.Float32Layers.Count > 0)
                 KeepLayersInFloat32(model, mixedPrecision.Float32Layers, steps.ModelDescription, log);
+            var sync = new ReplicaSync(group);
+            sync.BroadcastFromFirst(model); // data-parallel: every rank starts from rank 0's weights and buffers
+            random.DrawForRank(group.Rank);
             ThrowIfCanceled();
             ExportOnnx(steps, model, classCount);
             ThrowIfCanceled();
@@ -124,12 +150,13 @@ namespace Microsoft.ML.MixedPrecision
                 ? PrecisionResolver.Float32()
                 : PrecisionResolver.Resolve(mixedPrecision, device.type, log);
             var fingerprint = o.CheckpointDirectory == null ? null : CheckpointFingerprint.Create(o, mixedPrecision, precision.Precision,
-                device.ToString(), seed, train, validation, classNames.DenseValues().Select(n => n.ToString()));
-            using var checkpoints = CheckpointSession.Open(o, fingerprint, random.Generator, log);
+                device.ToString(), seed, train, validation, classNames.DenseValues().Select(n => n.ToString()), group.Size);
+            using var checkpoints = CheckpointSession.Open(o, fingerprint, random.Generator, log, group, seed);
             TrainingSummary summary;
             using (NativeHeap.RetainFreedMemory())
             using (random.MakeCurrent())
-                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, o.Epochs ?? steps.DefaultEpochs, checkpoints), model, train, validation);
+                summary = steps.Train(new FitContext(o, precision, device, log, seed, classCount, o.Epochs ?? steps.DefaultEpochs, checkpoints, sync),
+                    model, train, validation);
 
             ThrowIfCanceled(); // e.g. from the last epoch's metrics callback: no export, no model
             model.to(torch.CPU);

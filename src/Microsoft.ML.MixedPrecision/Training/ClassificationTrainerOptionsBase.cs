@@ -162,6 +162,16 @@ namespace Microsoft.ML.MixedPrecision
         /// <summary>With <see cref="CheckpointDirectory"/>: how many of the newest checkpoints are kept. Default 2.</summary>
         public int CheckpointsToKeep { get; set; } = 2;
 
+        /// <summary>
+        /// Data-parallel training over the processes of an MPI job (docs/distributed.md). <see cref="DataParallelMode.Auto"/>
+        /// (default): when Open MPI's <c>mpirun -np N</c> started the program (N &gt; 1), every process trains its share of
+        /// each epoch and the gradients are averaged before each optimizer step; <see cref="BatchSize"/> counts per process, so
+        /// a step sees BatchSize × GradientAccumulationSteps × N examples. Without a launcher nothing changes and MPI is
+        /// not loaded. <see cref="DataParallelMode.Off"/>: each process trains alone; <see cref="DataParallelMode.Required"/>:
+        /// fail when not launched by mpirun.
+        /// </summary>
+        public DataParallelMode DataParallel { get; set; } = DataParallelMode.Auto;
+
         internal virtual void Validate()
         {
             Check(!string.IsNullOrWhiteSpace(LabelColumnName), nameof(LabelColumnName), "must name the label column");
@@ -195,6 +205,7 @@ namespace Microsoft.ML.MixedPrecision
             Check(CheckpointDirectory is null || !System.IO.File.Exists(CheckpointDirectory), nameof(CheckpointDirectory),
                 $"names a file, not a folder ('{CheckpointDirectory}')");
             Check(CheckpointEverySteps is null || CheckpointEverySteps > 0, nameof(CheckpointEverySteps), $"must be positive or null (was {CheckpointEverySteps})");
+            Check(Enum.IsDefined(DataParallel), nameof(DataParallel), $"must be one of {string.Join(", ", Enum.GetNames<DataParallelMode>())} (was {DataParallel})");
             Check(CheckpointsToKeep > 0, nameof(CheckpointsToKeep), $"must be positive (was {CheckpointsToKeep})");
         }
 

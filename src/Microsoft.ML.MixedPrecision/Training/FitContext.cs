@@ -11,8 +11,9 @@ namespace Microsoft.ML.MixedPrecision.Training
         private int _phases;
 
         public FitContext(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int seed, int classCount,
-            int epochs, CheckpointSession? checkpoints = null)
+            int epochs, CheckpointSession? checkpoints = null, ReplicaSync? sync = null)
         {
+            Sync = sync ?? new ReplicaSync(Distributed.ProcessGroup.Alone);
             Options = options;
             Precision = precision;
             Device = device;
@@ -36,12 +37,15 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>The fit's checkpoints; null when <see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/> is.</summary>
         public CheckpointSession? Checkpoints { get; }
 
+        /// <summary>What keeps the ranks of a data-parallel fit equal; a no-op for a fit alone.</summary>
+        public ReplicaSync Sync { get; }
+
         /// <summary>
         /// Runs the shared training loop over <paramref name="train"/> (one phase: its epochs, usually <see cref="Epochs"/>, and parameters). The
         /// phases of a fit are numbered in the order they run, which is how a checkpoint says where a fit stopped.
         /// </summary>
         public TrainingSummary Train<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, TrainingPhase phase)
             where TBatch : HostBatch
-            => new TrainingLoop(Options, Precision, Device, Log, ClassCount).Run(model, train, validation, Seed, phase, Checkpoints, _phases++);
+            => new TrainingLoop(Options, Precision, Device, Log, ClassCount, Sync).Run(model, train, validation, Seed, phase, Checkpoints, _phases++);
     }
 }

@@ -52,6 +52,16 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
         }
 
+        /// <summary>
+        /// Reseeds the fit's generator on ranks other than 0 of a data-parallel fit, so each rank draws its own dropout masks
+        /// (rank 0 draws what a fit alone draws).
+        /// </summary>
+        public void DrawForRank(int rank)
+        {
+            if (rank > 0)
+                Generator.manual_seed(ExampleOrder.SeedFor(_seed, -rank));
+        }
+
         /// <summary>Makes the fit's generator the one this thread's kernels draw from, until the scope is disposed.</summary>
         public IDisposable MakeCurrent() => AmbientGenerator.Use(Generator);
 

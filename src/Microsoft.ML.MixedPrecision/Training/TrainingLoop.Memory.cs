@@ -13,7 +13,8 @@ namespace Microsoft.ML.MixedPrecision.Training
     {
         /// <summary>
         /// The batches a phase trains with: those a resumed checkpoint recorded; with MemoryBudgetMegabytes, those
-        /// <see cref="BatchSizeFinder"/> picks from measured steps; else the options'.
+        /// <see cref="BatchSizeFinder"/> picks from measured steps (data-parallel: each rank measures its own process, and
+        /// all train with the smallest batch any rank picked and the most accumulation steps); else the options'.
         /// </summary>
         private BatchPlan PlanBatches<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation, TrainingPhase phase,
             TrainingProgress? resumed) where TBatch : HostBatch
@@ -33,7 +34,20 @@ namespace Microsoft.ML.MixedPrecision.Training
             if (NativeHeap.ResidentBytes() > finder.BudgetBytes)
                 NativeHeap.GiveBackFreeMemory(); // a step that did not fit grew the heap: give it back before training
             _log.Info(DescribePlan(finder, phase, asked, plan == probed ? asked : plan));
-            return plan == probed ? asked : plan;
+            return AgreeOverRanks(plan == probed ? asked : plan);
+        }
+
+        /// <summary>The plan every rank trains with: the smallest batch and the most accumulation steps over the ranks' plans.</summary>
+        private BatchPlan AgreeOverRanks(BatchPlan plan)
+        {
+            var group = _sync.Group;
+            if (!group.IsDistributed)
+                return plan;
+            var agreed = new BatchPlan(group.Reduce(plan.BatchSize, largest: false), group.Reduce(plan.AccumulationSteps, largest: true));
+            if (agreed != plan)
+                _log.Info($"Data-parallel ({group.Description}): another process's memory budget allows less, so every process trains with batches " +
+                          $"of {agreed.BatchSize} and GradientAccumulationSteps {agreed.AccumulationSteps} (this one picked {plan.BatchSize} and {plan.AccumulationSteps}).");
+            return agreed;
         }
 
         private BatchSizeFinder CreateFinder<TBatch>(Module model, ITrainingData<TBatch> train, ITrainingData<TBatch>? validation,

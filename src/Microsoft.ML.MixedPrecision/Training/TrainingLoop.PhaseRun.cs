@@ -54,7 +54,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                 _classWeights = loop.ClassWeights(train.Labels);
 
                 _batchSize = plan.BatchSize;
-                int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, _batchSize);
+                var group = loop._sync.Group;
+                int examplesPerEpoch = ExampleOrder.ExamplesPerEpoch(train.Count, _batchSize, group.Size) / group.Size;
                 _batchesPerEpoch = (examplesPerEpoch + _batchSize - 1) / _batchSize;
                 _accumulation = plan.AccumulationSteps;
                 long stepsPerEpoch = (_batchesPerEpoch + _accumulation - 1) / _accumulation;
@@ -63,7 +64,9 @@ namespace Microsoft.ML.MixedPrecision.Training
 
                 loop._log.Info($"Training {phase.Name} on {loop._device} in {loop._precision.Precision}: {train.Count} examples, " +
                                $"{validation?.Count ?? 0} for validation, {phase.Epochs} epochs of {_batchesPerEpoch} batches of {_batchSize}" +
-                               (_classWeights is null ? "." : ", class-balanced loss weights."));
+                               (_classWeights is null ? "." : ", class-balanced loss weights.") +
+                               (group.IsDistributed ? $" Data-parallel, {group.Description}: these batches are this process's share; an optimizer step " +
+                                                      $"sees {_batchSize} × {_accumulation} × {group.Size} = {_batchSize * _accumulation * group.Size} examples." : ""));
 
                 _counts = new ClassificationCounts(loop._classCount, loop._device);
                 _divergence = new DivergenceGuard(options, loop._precision.Precision.ToString());
@@ -101,8 +104,10 @@ namespace Microsoft.ML.MixedPrecision.Training
                 var (order, batchIndex) = EpochStart(epoch);
                 _optimizer.zero_grad();
 
+                var group = _loop._sync.Group;
+                // Each rank's batch draws its own augmentation: batch b of rank r is the (b × N + r)th draw of the epoch.
                 using (var prefetcher = new BatchPrefetcher<TBatch>(_train, order, _batchSize,
-                           batch => new Random(ExampleOrder.SeedFor(_seed, epoch, batch)), _phase.Augment, firstBatch: batchIndex))
+                           batch => new Random(ExampleOrder.SeedFor(_seed, epoch, batch * group.Size + group.Rank)), _phase.Augment, firstBatch: batchIndex))
                 {
                     foreach (var hostBatch in prefetcher.Batches())
                     {
@@ -127,14 +132,19 @@ namespace Microsoft.ML.MixedPrecision.Training
 
             /// <summary>
             /// The epoch's example order and first batch: when resumed mid-epoch, the interrupted epoch's order and running
-            /// counts, from its next batch on; else the epoch's own order from the seed.
+            /// counts, from its next batch on; else the epoch's own order from the seed. Data-parallel, the checkpoint holds
+            /// rank 0's order and the ranks' summed counts: each rank recomputes its own share from the seed, and rank 0 alone
+            /// carries the counts on (they are summed over the ranks at the epoch's end).
             /// </summary>
             private (int[] Order, int FirstBatch) EpochStart(int epoch)
             {
+                var group = _loop._sync.Group;
                 if (Progress.EpochOrder == null)
-                    return (ExampleOrder.EpochOrder(_train, _batchSize, _seed, epoch), 0);
-                _counts.LoadState(Progress.EpochCounts!); // saved with the epoch order mid-epoch
-                return (Progress.EpochOrder, Progress.Batch);
+                    return (ExampleOrder.EpochOrder(_train, _batchSize, _seed, epoch, group.Size, group.Rank), 0);
+                if (group.IsWriter)
+                    _counts.LoadState(Progress.EpochCounts!); // saved with the epoch order mid-epoch
+                var order = group.IsDistributed ? ExampleOrder.EpochOrder(_train, _batchSize, _seed, epoch, group.Size, group.Rank) : Progress.EpochOrder;
+                return (order, Progress.Batch);
             }
 
             /// <summary>Forward and loss in the precision's region, scaled backward (a share of the accumulation group), counted.</summary>
@@ -158,8 +168,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
 
             /// <summary>
-            /// The learning rate for this step, unscale → clip → step → update, zero the gradients; the schedule advances
-            /// only after a real step (a float16 overflow skips it). Checkpoints every N steps within the epoch.
+            /// The learning rate for this step, the gradients averaged over the ranks (data-parallel only), unscale → clip →
+            /// step → update, zero the gradients; the schedule advances only after a real step (a float16 overflow skips it, on
+            /// every rank alike: they unscale the same averaged gradients). Checkpoints every N steps within the epoch.
             /// </summary>
             private void StepOptimizer(int epoch, int batchIndex, int batchCount, int[] order)
             {
@@ -172,6 +183,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                 // to the finalizer.
                 using (NewDisposeScope())
                 {
+                    _loop._sync.AverageGradients(_parameters);
                     if (options.GradientClipNorm.HasValue)
                     {
                         precision.UnscaleGradients(_optimizer);
@@ -185,12 +197,16 @@ namespace Microsoft.ML.MixedPrecision.Training
                     return;
                 Progress.OptimizerSteps++;
                 if (_checkpoints?.EveryOptimizerSteps is int every && Progress.OptimizerSteps % every == 0 && batchIndex < batchCount)
-                    SaveCheckpoint(epoch, batchIndex, order, _counts.GetState());
+                    SaveCheckpoint(epoch, batchIndex, order, _loop._sync.Sum(_counts.GetState()));
             }
 
             /// <summary>Validates, reports, keeps the best weights, decides early stopping and checkpoints the finished epoch.</summary>
             private void EndEpoch(int epoch, int batchIndex, Stopwatch epochClock)
             {
+                // Data-parallel: the same BatchNorm statistics, weights and the whole epoch's counts on every rank from here on.
+                _loop._sync.AverageBuffers(_model);
+                _loop._sync.BroadcastFromFirst(_model);
+                _loop._sync.SumInPlace(_counts);
                 double samplesPerSecond = _counts.Seen / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
                 Progress.SamplesPerSecondSum += samplesPerSecond;
                 EvaluationResult? validation = _validation != null && _validation.Count > 0
@@ -266,6 +282,8 @@ namespace Microsoft.ML.MixedPrecision.Training
                     Precision = precision.Precision,
                     Device = _loop._device.ToString(),
                     EpochsRun = epochs.Count,
+                    WorldSize = _loop._sync.Group.Size,
+                    Rank = _loop._sync.Group.Rank,
                     StoppedEarly = Progress.StoppedEarly,
                     BestEpoch = Progress.BestEpoch,
                     BestValidationAccuracy = Progress.BestEpoch.HasValue ? Progress.BestAccuracy : null,

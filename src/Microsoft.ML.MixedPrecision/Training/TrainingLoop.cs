@@ -24,9 +24,12 @@ namespace Microsoft.ML.MixedPrecision.Training
         private readonly Device _device;
         private readonly TrainingLog _log;
         private readonly int _classCount;
+        private readonly ReplicaSync _sync;
 
-        public TrainingLoop(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int classCount)
+        public TrainingLoop(ClassificationTrainerOptionsBase options, PrecisionPlugin precision, Device device, TrainingLog log, int classCount,
+            ReplicaSync? sync = null)
         {
+            _sync = sync ?? new ReplicaSync(Distributed.ProcessGroup.Alone);
             _options = options;
             _precision = precision;
             _device = device;
@@ -67,12 +70,18 @@ namespace Microsoft.ML.MixedPrecision.Training
                 run.RestoreBestWeights();
                 model.eval();
                 summary = run.Summary();
+                if (_sync.Group.IsDistributed)
+                    _log.Info($"Trained {phase.Name} data-parallel ({_sync.Group.Description}); {_sync.Describe(summary.Elapsed)}.");
             }
             checkpoints?.PhaseFinished(summary);
             return summary;
         }
 
-        /// <summary>Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the training precision.</summary>
+        /// <summary>
+        /// Mean cross-entropy, accuracy and macro accuracy of <paramref name="model"/> on <paramref name="data"/>, in the
+        /// training precision. Data-parallel, each rank evaluates its consecutive share of the rows and the counts are summed,
+        /// so every rank gets the same result.
+        /// </summary>
         public EvaluationResult Evaluate<TBatch>(Module model, ITrainingData<TBatch> data, int batchSize) where TBatch : HostBatch
         {
             bool wasTraining = model.training;
@@ -81,7 +90,9 @@ namespace Microsoft.ML.MixedPrecision.Training
             {
                 using var counts = new ClassificationCounts(_classCount, _device);
                 using var _ = no_grad();
-                int[] order = Enumerable.Range(0, data.Count).ToArray();
+                var group = _sync.Group;
+                int first = (int)((long)data.Count * group.Rank / group.Size), end = (int)((long)data.Count * (group.Rank + 1) / group.Size);
+                int[] order = Enumerable.Range(first, end - first).ToArray();
                 using var prefetcher = new BatchPrefetcher<TBatch>(data, order, batchSize, batchRandom: null, augment: false);
                 foreach (var hostBatch in prefetcher.Batches())
                 {
@@ -97,6 +108,7 @@ namespace Microsoft.ML.MixedPrecision.Training
                         }
                     }
                 }
+                _sync.SumInPlace(counts);
                 return new EvaluationResult(counts.Loss, counts.Accuracy, counts.MacroAccuracy);
             }
             finally

@@ -53,6 +53,12 @@ namespace Microsoft.ML.MixedPrecision
         /// <summary>The metrics reported at the end of each epoch.</summary>
         public IReadOnlyList<TrainingMetrics> Epochs { get; init; } = Array.Empty<TrainingMetrics>();
 
+        /// <summary>Processes the fit trained data-parallel with (mpirun -np N; docs/distributed.md); 1 when it trained alone.</summary>
+        public int WorldSize { get; init; } = 1;
+
+        /// <summary>This process's rank among them (0 when alone): a program saves the model, which every rank holds, where Rank is 0.</summary>
+        public int Rank { get; init; }
+
         /// <summary>Rows of the input the fit did not use, with why (e.g. a missing label); empty when every row was used.</summary>
         public IReadOnlyList<SkippedRows> SkippedRows { get; internal set; } = Array.Empty<SkippedRows>();
 
@@ -97,6 +103,8 @@ namespace Microsoft.ML.MixedPrecision
                 Elapsed = first.Elapsed + then.Elapsed,
                 ObservedActivationType = then.ObservedActivationType ?? first.ObservedActivationType,
                 Epochs = epochs,
+                WorldSize = then.WorldSize,
+                Rank = then.Rank,
             };
         }
     }

@@ -10,7 +10,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Architecture
 {
     /// <summary>
     /// The library's top-level folders depend one way (docs/design.md): the entry points at the root → the model folders
-    /// (Vision, Text) → Training → Export and Kernels → Amp → Native. A file may name types of its own folder and of the
+    /// (Vision, Text) → Training → Export, Kernels and Distributed → Amp → Native. A file may name types of its own folder and of the
     /// folders below it, never of a folder above or beside it. Read from the source, by the type names each file mentions.
     /// </summary>
     [TestClass]
@@ -23,6 +23,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Architecture
             ["Amp"] = 1,
             ["Kernels"] = 2,
             ["Export"] = 2,
+            ["Distributed"] = 2,
             ["Training"] = 3,
             ["Vision"] = 4,
             ["Text"] = 4,

@@ -47,6 +47,21 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
         }
 
         [TestMethod]
+        public void A_checkpoint_of_two_processes_resumes_only_with_two_processes()
+        {
+            var options = CheckpointRun.Options("/a");
+            Of2(options, worldSize: 2).Mismatch(Of2(options, worldSize: 2)).Should().BeNull();
+            Of2(options, worldSize: 1).Mismatch(Of2(options, worldSize: 2)).Should().Contain("(world size): 2 in the checkpoint, absent now");
+            Of2(options, worldSize: 3).Mismatch(Of2(options, worldSize: 2)).Should().Contain("(world size): 2 in the checkpoint, 3 now");
+            options.DataParallel = DataParallelMode.Off;
+            Of2(options, worldSize: 1).Mismatch(Of(CheckpointRun.Options("/a"))).Should().BeNull("how processes are launched is not the fit's identity");
+        }
+
+        private static CheckpointFingerprint Of2(ClassificationTrainerOptionsBase options, int worldSize)
+            => CheckpointFingerprint.Create(options, null, TrainingPrecision.Float32, "cpu", 7, new Examples(Labels, Texts),
+                new Examples(new long[] { 1, 0 }, new[] { "g", "h" }), Classes, worldSize);
+
+        [TestMethod]
         public void The_same_fit_matches_whatever_its_callbacks_token_and_checkpoint_options()
         {
             var saved = Of(CheckpointRun.Options("/a"));

@@ -27,6 +27,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             nameof(ClassificationTrainerOptionsBase.MetricsCallback),
             nameof(ClassificationTrainerOptionsBase.MetricsEveryBatches),
             nameof(ClassificationTrainerOptionsBase.CancellationToken),
+            // How the processes were launched: the world size they resolve to is fingerprinted as "(world size)".
+            nameof(ClassificationTrainerOptionsBase.DataParallel),
             nameof(ClassificationTrainerOptionsBase.ScoreColumnName),
             nameof(ClassificationTrainerOptionsBase.PredictedLabelColumnName),
             // The validation rows are fingerprinted as data.
@@ -48,7 +50,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         public string[] Classes { get; set; } = Array.Empty<string>();
 
         public static CheckpointFingerprint Create(ClassificationTrainerOptionsBase options, MixedPrecisionOptions? mixedPrecision,
-            TrainingPrecision precision, string device, int seed, IExampleSet<object> train, IExampleSet<object>? validation, IEnumerable<string> classes)
+            TrainingPrecision precision, string device, int seed, IExampleSet<object> train, IExampleSet<object>? validation, IEnumerable<string> classes,
+            int worldSize = 1)
         {
             long[] trainLabels = train.Labels;
             long[]? validationLabels = validation?.Labels;
@@ -59,6 +62,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
                 ["(device)"] = device,
                 [nameof(options.Seed)] = seed.ToString(CultureInfo.InvariantCulture),
             };
+            if (worldSize > 1) // absent alone, so checkpoints of fits alone keep their fingerprint
+                values["(world size)"] = worldSize.ToString(CultureInfo.InvariantCulture);
             foreach (var (name, value) in Values(options).Where(v => !NotFingerprinted.Contains(v.Name) && v.Name != nameof(options.Seed)))
                 values[name] = value;
             if (mixedPrecision != null)

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.MixedPrecision.Distributed;
 using Microsoft.ML.MixedPrecision.Training.Precision;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,7 +14,9 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
     /// One fit's checkpoints (<see cref="ClassificationTrainerOptionsBase.CheckpointDirectory"/>): at the start, the
     /// newest whole checkpoint of the folder, refused when its fingerprint is another fit's; during training, a write
     /// every <see cref="EveryOptimizerSteps"/> optimizer steps and at each epoch's end; after a successful fit, the
-    /// folder's checkpoints are deleted (the fitted model is the result; a rerun trains again from the start).
+    /// folder's checkpoints are deleted (the fitted model is the result; a rerun trains again from the start). In a
+    /// data-parallel fit every rank reads the checkpoint it resumes from and only rank 0 writes and deletes them (the folder
+    /// must be the same for every rank: on several machines, a shared file system).
     /// </summary>
     internal sealed class CheckpointSession : IDisposable
     {
@@ -21,12 +24,16 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         private readonly CheckpointFingerprint _fingerprint;
         private readonly TrainingLog _log;
         private readonly torch.Generator _generator;
+        private readonly ProcessGroup _group;
+        private readonly int _seed;
         private readonly List<TrainingSummary> _completedPhases = new List<TrainingSummary>();
         private TrainingCheckpoint? _resume;
         private long _sequence;
 
-        private CheckpointSession(CheckpointStore store, CheckpointFingerprint fingerprint, int? everySteps, torch.Generator generator, TrainingLog log)
+        private CheckpointSession(CheckpointStore store, CheckpointFingerprint fingerprint, int? everySteps, torch.Generator generator, TrainingLog log,
+            ProcessGroup group, int seed)
         {
+            (_group, _seed) = (group, seed);
             _store = store;
             _fingerprint = fingerprint;
             EveryOptimizerSteps = everySteps;
@@ -45,13 +52,13 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// data or classes.
         /// </summary>
         public static CheckpointSession? Open(ClassificationTrainerOptionsBase options, CheckpointFingerprint? fingerprint, torch.Generator generator,
-            TrainingLog log)
+            TrainingLog log, ProcessGroup? group = null, int seed = 0)
         {
             if (options.CheckpointDirectory == null)
                 return null;
             var store = new CheckpointStore(options.CheckpointDirectory, options.CheckpointsToKeep, log);
             var session = new CheckpointSession(store, fingerprint ?? throw new ArgumentNullException(nameof(fingerprint)), options.CheckpointEverySteps,
-                generator, log);
+                generator, log, group ?? ProcessGroup.Alone, seed);
             var latest = store.ReadLatest();
             if (latest is not { } found)
             {
@@ -125,6 +132,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
             OptimizerCheckpoint.Load(optimizer, checkpoint.OptimizerState, device);
             precision.LoadState(checkpoint.Scaler);
             _generator.set_state(checkpoint.RandomState ?? throw new InvalidDataException("The checkpoint has no random state."));
+            if (_group.Rank > 0) // the checkpoint holds rank 0's generator: the other ranks draw their own dropout masks again
+                _generator.manual_seed(ExampleOrder.SeedFor(_seed, -_group.Rank, (int)Math.Min(int.MaxValue - 1, checkpoint.Progress.OptimizerSteps)));
             return checkpoint.BestWeights?.ToDictionary(kv => kv.Key, kv => kv.Value.to(device).clone().DetachFromDisposeScope());
         }
 
@@ -132,6 +141,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         public void Save(int phase, TrainingProgress progress, Module model, optim.Optimizer optimizer, PrecisionPlugin precision,
             Dictionary<string, Tensor>? bestWeights)
         {
+            if (!_group.IsWriter)
+                return;
             using var scope = NewDisposeScope();
             Tensor randomState = _generator.get_state();
             var checkpoint = new TrainingCheckpoint
@@ -152,6 +163,8 @@ namespace Microsoft.ML.MixedPrecision.Training.Checkpoints
         /// <summary>Deletes the folder's checkpoints once the fit has succeeded.</summary>
         public void FitSucceeded()
         {
+            if (!_group.IsWriter)
+                return;
             int deleted = _store.DeleteAll();
             if (deleted > 0)
                 _log.Info($"The fit finished: deleted its {deleted} checkpoint file(s) from '{_store.Directory}'.");
