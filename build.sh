@@ -23,7 +23,8 @@ case "$command" in
     dotnet run --project samples/FashionMnist -c Release -- "$@"
     ;;
   test)
-    ./build/prereqs.sh --datasets   # Fashion-MNIST: real images for the pretrained-import parity test
+    # Fashion-MNIST: real images for the pretrained-import parity test; torchvision: the ResNets the import tests export.
+    ./build/prereqs.sh --datasets --torchvision
     exec ./build/run-tests.sh "$@"
     ;;
   bench)

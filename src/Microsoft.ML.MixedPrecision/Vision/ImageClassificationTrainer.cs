@@ -96,7 +96,14 @@ namespace Microsoft.ML.MixedPrecision
             var scratch = smallImages ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
             if (o.Architecture != ResNetArchitecture.Auto && o.Architecture != ResNetArchitecture.PretrainedResNet18)
                 return o.Architecture;
-            pretrainedPath = o.PretrainedModelPath ?? PretrainedResNet18File.Find();
+            if (o.PretrainedModelPath != null)
+            {
+                pretrainedPath = Path.GetFullPath(o.PretrainedModelPath);
+                log.Info($"Architecture {o.Architecture}: the pretrained network of PretrainedModelPath '{pretrainedPath}' (fine-tuned whatever the data; " +
+                         $"{o.Backbone} backbone).");
+                return ResNetArchitecture.PretrainedResNet18;
+            }
+            pretrainedPath = PretrainedResNet18File.Find();
             if (o.Architecture == ResNetArchitecture.PretrainedResNet18)
             {
                 if (pretrainedPath == null)
