@@ -95,7 +95,11 @@ namespace Microsoft.ML.MixedPrecision
             bool smallImages = Math.Max(first.Width, first.Height) <= SmallArchitectureMaxSize;
             var scratch = smallImages ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
             if (o.Architecture != ResNetArchitecture.Auto && o.Architecture != ResNetArchitecture.PretrainedResNet18)
+            {
+                if (o.PretrainedModelPath != null)
+                    log.Warning($"PretrainedModelPath is ignored: Architecture = {o.Architecture} trains from scratch (Auto or PretrainedResNet18 fine-tunes that file).");
                 return o.Architecture;
+            }
             if (o.PretrainedModelPath != null)
             {
                 pretrainedPath = Path.GetFullPath(o.PretrainedModelPath);

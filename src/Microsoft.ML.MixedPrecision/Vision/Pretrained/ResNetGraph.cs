@@ -130,7 +130,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         /// <summary>Stem conv [BN] → ReLU → [MaxPool]; returns the stem's output.</summary>
         private string Stem(string input)
         {
-            var conv = Single(input, "Conv", "should be the stem convolution");
+            var conv = Single(input, "Conv", "the stem convolution (Conv)");
             var unit = Unit(conv, "conv1", "bn1");
             long[] w = WeightShape(conv);
             int kernel = (int)w[2], stride = Stride(conv);
@@ -138,7 +138,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 throw Mismatch(conv, $"is a stem convolution of kernel {w[2]}×{w[3]}, group {Group(conv)}; expected a square kernel, no groups");
             int padding = Padding(conv, kernel, stride);
             StemLayout = new StemLayout((int)w[1], (int)w[0], kernel, stride, padding);
-            string x = Next(unit.Output, "Relu", "should be the stem's ReLU").Output[0];
+            string x = Next(unit.Output, "Relu", "the stem's ReLU").Output[0];
             var after = _consumers[x].ToList();
             if (after.Count == 1 && after[0].OpType == "MaxPool")
             {
@@ -172,7 +172,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 throw Mismatch(convs[1], $"is a second branch from '{x}' that is not a 1×1 projection shortcut into the residual Add");
             var main = convs.Single(c => c != projectionConv);
             var chain = MainPath(main, prefix);
-            var add = Take(Single(chain[^1].Output, "Add", "should be the block's residual Add"));
+            var add = Take(Single(chain[^1].Output, "Add", "the block's residual Add"));
             string shortcut = x;
             ConvUnit? projection = null;
             if (projectionConv != null)
@@ -183,7 +183,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             if (add.Input.Count != 2 || !add.Input.Contains(chain[^1].Output) || !add.Input.Contains(shortcut))
                 throw Mismatch(add, $"does not add block {index}'s branch and its shortcut '{shortcut}'");
             _blocks.Add(Describe(chain, projection, index, add));
-            return Next(add.Output[0], "Relu", "should be the ReLU after the residual Add").Output[0];
+            return Next(add.Output[0], "Relu", "the ReLU after the residual Add").Output[0];
         }
 
         /// <summary>conv [BN] (ReLU conv [BN])* up to the Add.</summary>
@@ -198,8 +198,8 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 var next = _consumers[unit.Output].ToList();
                 if (next.Count == 1 && next[0].OpType == "Add")
                     return chain;
-                var relu = Next(unit.Output, "Relu", "should be a ReLU or the residual Add after the block's convolution");
-                conv = Single(relu.Output[0], "Conv", "should be the block's next convolution");
+                var relu = Next(unit.Output, "Relu", "a ReLU or the residual Add");
+                conv = Single(relu.Output[0], "Conv", "the block's next convolution (Conv)");
                 if (chain.Count == 3)
                     throw Mismatch(conv, "is a fourth convolution in a block; basic blocks have two, bottleneck blocks three");
             }
@@ -314,9 +314,9 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             if (nodes.Count == 1 && nodes[0].OpType == opType)
                 return nodes[0];
             if (nodes.Count == 0)
-                throw Mismatch($"'{value}' ends the graph where a {opType} {what}");
+                throw Mismatch($"'{value}' ends the graph where {what} should follow");
             var wrong = nodes.FirstOrDefault(n => n.OpType != opType) ?? nodes[1];
-            throw Mismatch(wrong, $"reads '{value}' where a single {opType} {what}" + (nodes.Count > 1 ? $" ({nodes.Count} nodes read it)" : ""));
+            throw Mismatch(wrong, $"reads '{value}' where {what} should be" + (nodes.Count > 1 ? $" ({nodes.Count} nodes read it, one should)" : ""));
         }
 
         private NodeProto Take(NodeProto node)

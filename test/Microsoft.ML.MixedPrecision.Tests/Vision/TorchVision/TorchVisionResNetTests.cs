@@ -63,6 +63,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision.TorchVision
         [DataRow("bottleneck_bn", DisplayName = "bottleneck blocks, BatchNorm kept (TrainingMode.PRESERVE)")]
         [DataRow("bottleneck_training", DisplayName = "bottleneck blocks, BatchNorm kept (TrainingMode.TRAINING)")]
         [DataRow("not_constant_folded", DisplayName = "basic blocks, do_constant_folding=False")]
+        [DataRow("shared_initializers", DisplayName = "basic blocks, torchvision's initialization (Identity nodes copy shared initializers)")]
         public void Imported_backbone_gives_the_features_onnx_runtime_gives(string name)
         {
             using var imported = Import(name).Model;
@@ -88,7 +89,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision.TorchVision
             actual.Should().HaveCount(expected.Length);
             double worst = actual.Zip(expected, (a, e) => Math.Abs(a - e)).Max();
             Console.WriteLine($"parity {name}: {expected.Length / 2} features, max |ours - ONNX Runtime| = {worst:E2}, max |feature| = {expected.Max(Math.Abs):F3}");
-            expected.Max(Math.Abs).Should().BeGreaterThan(0.1f, "random weights give non-trivial features");
+            expected.Max(Math.Abs).Should().BeGreaterThan(0.05f, "random weights give non-trivial features");
             worst.Should().BeLessThanOrEqualTo(1e-4);
         }
 
@@ -134,7 +135,9 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision.TorchVision
         public void Network_that_is_not_ResNet_family_is_refused_naming_the_first_node_that_does_not_fit(string name, string node, string opType)
         {
             Action load = () => Import(name);
-            load.Should().Throw<InvalidDataException>().Which.Message.Should()
+            string message = load.Should().Throw<InvalidDataException>().Which.Message;
+            Console.WriteLine(message);
+            message.Should()
                 .Contain(File(name)).And.Contain($"node '{node}' ({opType})").And.Contain("Supported: the ResNet family").And.Contain("PretrainedModelPath");
         }
 

@@ -1,6 +1,6 @@
 """Exports small torchvision ResNets with random weights to ONNX, as a user's torch.onnx.export would.
 
-Usage: python3 export_resnets.py OUTPUT_FOLDER [NAME ...]   (no NAME: every variant below)
+Usage: python3 export_resnets.py OUTPUT_FOLDER [NAME ...]   (no NAME: every variant of VARIANTS below)
 Each variant NAME writes NAME.onnx (torchvision's model, fc head included) and NAME_features.onnx (the same weights with
 fc = Identity: its output is the pooled features the tests compare against). Runs with Debian's python3-torch 1.13 and
 python3-torchvision 0.14 (build/prereqs.sh --torchvision). Nothing is downloaded.
@@ -9,6 +9,7 @@ import os
 import sys
 
 import torch
+import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
@@ -86,6 +87,9 @@ VARIANTS = {
     # (Its _features file is an eval-mode export of the same weights: ONNX Runtime runs a training-mode BatchNormalization
     # with the batch's statistics.)
     "bottleneck_training": (lambda: randomize(SmallResNet(Bottleneck, [1, 1, 1, 1], [8, 16, 32, 64]), 6), {"training": torch.onnx.TrainingMode.TRAINING}, {}),
+    # torchvision's own initialization (BatchNorm scale 1, shift 0): equal folded biases, which torch stores once and
+    # copies with Identity nodes.
+    "shared_initializers": (lambda: SmallResNet(BasicBlock, [1, 1, 1, 1], [8, 16, 32, 64]).eval(), {}),
     "not_constant_folded": (lambda: randomize(SmallResNet(BasicBlock, [1, 1, 1, 1], [8, 16, 32, 64]), 7), {"do_constant_folding": False}),
     # Not ResNet-family.
     "plain_cnn": (lambda: randomize(PlainConvNet(), 8), {}),
@@ -93,10 +97,19 @@ VARIANTS = {
 }
 
 
+# Full-size torchvision networks (random weights), exported only when named: for docs/bring-your-own-network.md's parity table.
+ON_REQUEST = {
+    "resnet18_full": (lambda: randomize(torchvision.models.resnet18(), 10), {}),
+    "resnet50_full": (lambda: randomize(torchvision.models.resnet50(), 11), {}),
+}
+
+
 def export(model, path, kwargs):
-    x = torch.randn(1, 3, 64, 64)
+    # A training-mode export traces the model in training mode, which moves the BatchNorm statistics: a fixed input keeps
+    # the files the same from run to run.
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     torch.onnx.export(model, x, path, input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **kwargs)
+                      dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch"}}, **kwargs)
 
 
 def main():
@@ -105,7 +118,7 @@ def main():
     os.makedirs(folder, exist_ok=True)
     torch.set_num_threads(1)
     for name in names:
-        factory, kwargs, *features_kwargs = VARIANTS[name]
+        factory, kwargs, *features_kwargs = {**VARIANTS, **ON_REQUEST}[name]
         model = factory()
         export(model, os.path.join(folder, name + ".onnx"), kwargs)
         if hasattr(model, "fc"):
