@@ -199,6 +199,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision.TorchVision
             overridden.GetInputNormalization().Mean.Should().Equal(0.485f, 0.456f, 0.406f);
         }
 
+        [TestMethod]
+        public void Input_convention_in_the_files_metadata_that_does_not_parse_is_refused_naming_the_key()
+        {
+            var file = OnnxModelFileProto(File("basic"));
+            file.MetadataProps.Add(new StringStringEntryProto { Key = "Image.BitmapPixelFormat", Value = "Gray8" });
+            string gray = Path.Combine(_folder, "basic_gray.onnx");
+            System.IO.File.WriteAllBytes(gray, Google.Protobuf.MessageExtensions.ToByteArray(file));
+            Action load = () => ResNetOnnxImport.Load(gray, 3, null, "");
+            load.Should().Throw<InvalidDataException>().Which.Message.Should()
+                .Contain(gray).And.Contain("Image.BitmapPixelFormat = 'Gray8'").And.Contain("Rgb8 or Bgr8").And.Contain("PretrainedInputConvention");
+        }
+
         private static ModelProto OnnxModelFileProto(string path) => ModelProto.Parser.ParseFrom(System.IO.File.ReadAllBytes(path));
 
         [TestMethod]
