@@ -105,7 +105,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             }
         }
 
-        /// <summary>Images the folded BatchNorms' statistics are measured on (the first ones of the training data, unaugmented).</summary>
+        /// <summary>Images the folded BatchNorms' statistics are measured on (evenly spaced over the training data, unaugmented).</summary>
         internal const int CalibrationImages = 512;
 
         /// <summary>
@@ -123,7 +123,8 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 using var calibration = new BatchNormCalibration(_import.FoldedNorms);
                 using (var noGrad = no_grad())
                 {
-                    var indices = Enumerable.Range(0, count).ToArray();
+                    // Spread over the data (which is often sorted by class), the same images every time.
+                    var indices = Enumerable.Range(0, count).Select(i => (int)((long)i * data.Count / count)).ToArray();
                     for (int start = 0; start < count; start += batchSize)
                     {
                         fit.Log.ThrowIfCanceled(fit.Options.CancellationToken);
