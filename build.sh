@@ -23,8 +23,9 @@ case "$command" in
     dotnet run --project samples/FashionMnist -c Release -- "$@"
     ;;
   test)
-    # Fashion-MNIST: real images for the pretrained-import parity test; Open MPI: the data-parallel tests (mpirun -np 2).
-    ./build/prereqs.sh --datasets --mpi
+    # Fashion-MNIST: real images for the pretrained-import parity test; Open MPI: the data-parallel tests (mpirun -np 2);
+    # torchvision: the ResNets the import tests export.
+    ./build/prereqs.sh --datasets --mpi --torchvision
     exec ./build/run-tests.sh "$@"
     ;;
   bench)

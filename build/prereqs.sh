@@ -7,6 +7,8 @@
 #     Tux Paint's stamp pictures, a few of them SVG only, rendered with rsvg-convert) (only when asked with --image-datasets).
 #   - apt's package index of Debian 12 (bookworm) main: eval/DebianText's descriptions and sections; apt-get update
 #     when /var/lib/apt/lists has none (only when asked with --debian-text).
+#   - python3-torch and python3-torchvision (Debian 12's PyTorch 1.13 / torchvision 0.14): the tests export small
+#     torchvision ResNets with random weights to ONNX to import them (only when asked with --torchvision; ./build.sh test does).
 #   - python3-torch (Debian 12's PyTorch 1.13) and libopenblas0-openmp (without it its fp32 matmuls use the slow
 #     reference BLAS): the benchmark's PyTorch peer, run with /usr/bin/python3 (only when asked with --peer).
 #   - openmpi-bin (Open MPI 4.1: mpirun and libmpi.so.40): data-parallel training's launcher and allreduce engine, used by
@@ -19,6 +21,7 @@ want_image_datasets=0
 want_debian_text=0
 want_peer=0
 want_mpi=0
+want_torchvision=0
 for arg in "$@"; do
   case "$arg" in
     --datasets) want_datasets=1 ;;
@@ -27,6 +30,7 @@ for arg in "$@"; do
     --debian-text) want_debian_text=1 ;;
     --peer) want_peer=1 ;;
     --mpi) want_mpi=1 ;;
+    --torchvision) want_torchvision=1 ;;
   esac
 done
 
@@ -231,4 +235,24 @@ if [[ $want_mpi -eq 1 ]]; then
     log "data-parallel training and its tests need Debian's openmpi-bin: run 'apt-get install --no-install-recommends openmpi-bin' as root"
     exit 1
   fi
+if [[ $want_torchvision -eq 1 ]]; then
+  # ./build.sh test: Vision/TorchVision/export_resnets.py exports torchvision ResNets (random weights) for the import tests.
+  missing=()
+  for pkg in python3-torch python3-torchvision; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "python3-torch, python3-torchvision: ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    # Without recommends (they pull in more of OpenCV, Qt, ...); torchvision's own dependencies still bring ~180 packages.
+    new=$(DEBIAN_FRONTEND=noninteractive apt-get -s install --no-install-recommends "${missing[@]}" | awk '$1 == "Inst" { n++ } END { print n + 0 }')
+    log "installing ${missing[*]} for the torchvision import tests ($new packages with their dependencies, no recommends)"
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "the torchvision import tests need Debian's ${missing[*]}: run 'apt-get install --no-install-recommends ${missing[*]}' as root"
+    exit 1
+  fi
+  /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null \
+    || { log "python3-torchvision is installed but '/usr/bin/python3 -c \"import torch, torchvision\"' fails:"; /usr/bin/python3 -c 'import torch, torchvision'; exit 1; }
 fi

@@ -57,8 +57,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
             _weightsPath ??= PretrainedResNet18File.Find()
                 ?? throw new FileNotFoundException($"The pretrained ResNet18 weights were not found ({string.Join(", ", PretrainedResNet18File.Candidates())}). {PretrainedResNet18File.Fix}");
             manual_seed(seed); // the new head's initial weights
-            var model = new ResNet(Channels, FashionMnistImages.ClassNames.Length, ResNetArchitecture.PretrainedResNet18);
-            CntkResNet18Import.Load(model, _weightsPath);
+            var model = ResNetOnnxImport.Load(_weightsPath, FashionMnistImages.ClassNames.Length, null, PretrainedResNet18File.Fix).Model;
             model.SetChannelsLast(true); // as the trainer does, in both precisions
             return model;
         }

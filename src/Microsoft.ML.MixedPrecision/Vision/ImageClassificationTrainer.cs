@@ -95,8 +95,19 @@ namespace Microsoft.ML.MixedPrecision
             bool smallImages = Math.Max(first.Width, first.Height) <= SmallArchitectureMaxSize;
             var scratch = smallImages ? ResNetArchitecture.ResNetSmall : ResNetArchitecture.ResNet18;
             if (o.Architecture != ResNetArchitecture.Auto && o.Architecture != ResNetArchitecture.PretrainedResNet18)
+            {
+                if (o.PretrainedModelPath != null)
+                    log.Warning($"PretrainedModelPath is ignored: Architecture = {o.Architecture} trains from scratch (Auto or PretrainedResNet18 fine-tunes that file).");
                 return o.Architecture;
-            pretrainedPath = o.PretrainedModelPath ?? PretrainedResNet18File.Find();
+            }
+            if (o.PretrainedModelPath != null)
+            {
+                pretrainedPath = Path.GetFullPath(o.PretrainedModelPath);
+                log.Info($"Architecture {o.Architecture}: the pretrained network of PretrainedModelPath '{pretrainedPath}' (fine-tuned whatever the data; " +
+                         $"{o.Backbone} backbone).");
+                return ResNetArchitecture.PretrainedResNet18;
+            }
+            pretrainedPath = PretrainedResNet18File.Find();
             if (o.Architecture == ResNetArchitecture.PretrainedResNet18)
             {
                 if (pretrainedPath == null)

@@ -19,10 +19,22 @@ namespace Microsoft.ML.MixedPrecision
             public ResNetArchitecture Architecture { get; set; } = ResNetArchitecture.Auto;
 
             /// <summary>
-            /// The pretrained network's ONNX file (CNTK's ImageNet ResNet18 from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18).
-            /// Null (default): the copy the package puts in the app's output (DnnImageModels/ResNet18Onnx/ResNet18.onnx), else the NuGet cache's.
+            /// The pretrained network's ONNX file: a ResNet-family backbone (ResNet-18/34/50/101/152, Wide ResNet, ResNeXt; basic or
+            /// bottleneck blocks, any width and depth) as torch.onnx.export writes a torchvision model, or CNTK's ImageNet ResNet18.
+            /// Its classifier head, if any, is replaced by a new one for the label's classes. Setting it makes
+            /// <see cref="ResNetArchitecture.Auto"/> fine-tune this network whatever the data. Null (default): CNTK's ImageNet
+            /// ResNet18, the copy the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 puts in the app's output
+            /// (DnnImageModels/ResNet18Onnx/ResNet18.onnx), else the NuGet cache's.
             /// </summary>
             public string? PretrainedModelPath { get; set; }
+
+            /// <summary>
+            /// How the pretrained network expects its pixels (channel order, range, mean, std). Null (default): what the ONNX file's
+            /// metadata_props state (Image.BitmapPixelFormat Rgb8/Bgr8, Image.NominalPixelRange, and Image.Mean / Image.Std as
+            /// comma-separated numbers), else CNTK's convention for a file CNTK wrote, else
+            /// <see cref="ImageInputConvention.TorchVision"/>. The log says which was used.
+            /// </summary>
+            public ImageInputConvention? PretrainedInputConvention { get; set; }
 
             /// <summary>How a pretrained backbone trains. Default <see cref="BackboneTraining.FineTune"/>.</summary>
             public BackboneTraining Backbone { get; set; } = BackboneTraining.FineTune;

@@ -18,68 +18,50 @@ namespace Microsoft.ML.MixedPrecision.Vision
         private readonly InputNormalization normalize;
         private readonly Conv2d conv1;
         private readonly BatchNorm2d bn1;
-        private readonly MaxPool2d? maxpool; // ResNet18 only; null for ResNetSmall.
-        private readonly ModuleList<BasicBlock> blocks;
+        private readonly MaxPool2d? maxpool; // null for ResNetSmall/Tiny
+        private readonly ModuleList<ResidualBlock> blocks;
         private readonly AdaptiveAvgPool2d avgpool;
         private readonly Linear fc;
 
         public ResNet(int inputChannels, int numClasses, ResNetArchitecture architecture, bool zeroInitResidual = false)
+            : this(ResNetLayout.For(architecture, inputChannels > 0 ? inputChannels : throw new ArgumentOutOfRangeException(nameof(inputChannels))),
+                   numClasses, architecture, zeroInitResidual)
+        {
+        }
+
+        /// <summary>A ResNet of any <paramref name="layout"/> (e.g. one read from an ONNX graph); <paramref name="architecture"/> names it.</summary>
+        public ResNet(ResNetLayout layout, int numClasses, ResNetArchitecture architecture, bool zeroInitResidual = false)
             : base(architecture.ToString())
         {
-            if (inputChannels <= 0)
-                throw new ArgumentOutOfRangeException(nameof(inputChannels));
             if (numClasses < 2)
                 throw new ArgumentOutOfRangeException(nameof(numClasses), "A classifier needs at least two classes.");
 
-            InputChannels = inputChannels;
+            Layout = layout;
+            InputChannels = layout.Stem.InputChannels;
             NumClasses = numClasses;
             Architecture = architecture;
 
-            int[] widths;
-            int[] depths;
-            normalize = new InputNormalization(inputChannels);
-            switch (architecture)
-            {
-                case ResNetArchitecture.ResNetTiny:
-                case ResNetArchitecture.ResNetSmall:
-                    // Small images: keep full resolution in the stem (28×28 → 28/14/7 over the three stages).
-                    // Widths are multiples of 16/32 so bfloat16 GEMM kernels run at full vector width.
-                    widths = architecture == ResNetArchitecture.ResNetTiny ? new[] { 16, 32, 64 } : new[] { 32, 64, 128 };
-                    depths = new[] { 2, 2, 2 };
-                    conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 3, stride: 1, padding: 1, bias: false);
-                    break;
-                case ResNetArchitecture.ResNet18:
-                case ResNetArchitecture.PretrainedResNet18:
-                    widths = new[] { 64, 128, 256, 512 };
-                    // CNTK's ImageNet ResNet18, whose weights the pretrained layout takes, has a third block in stage 4.
-                    depths = architecture == ResNetArchitecture.PretrainedResNet18 ? new[] { 2, 2, 2, 3 } : new[] { 2, 2, 2, 2 };
-                    conv1 = nn.Conv2d(inputChannels, widths[0], kernel_size: 7, stride: 2, padding: 3, bias: false);
-                    maxpool = nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
-                    break;
-                default:
-                    throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown ResNet architecture.");
-            }
-            bn1 = nn.BatchNorm2d(widths[0]);
+            var stem = layout.Stem;
+            normalize = new InputNormalization(InputChannels);
+            conv1 = nn.Conv2d(InputChannels, stem.Width, kernel_size: stem.Kernel, stride: stem.Stride, padding: stem.Padding, bias: false);
+            bn1 = nn.BatchNorm2d(stem.Width);
+            if (layout.MaxPool is { } pool)
+                maxpool = nn.MaxPool2d(kernel_size: pool.Kernel, stride: pool.Stride, padding: pool.Padding);
 
-            var blockList = new List<BasicBlock>();
-            int inWidth = widths[0];
-            for (int stage = 0; stage < widths.Length; stage++)
-            {
-                for (int b = 0; b < depths[stage]; b++)
-                {
-                    int stride = stage > 0 && b == 0 ? 2 : 1;
-                    blockList.Add(new BasicBlock(inWidth, widths[stage], stride));
-                    inWidth = widths[stage];
-                }
-            }
+            var blockList = layout.Blocks.Select(b => layout.Kind == ResidualBlockKind.Basic
+                ? (ResidualBlock)new BasicBlock(b.InChannels, b.OutChannels, b.Stride, b.Projection)
+                : new Bottleneck(b.InChannels, b.Width, b.OutChannels, b.Stride, b.Groups, b.Projection)).ToList();
             blocks = nn.ModuleList(blockList.ToArray());
             avgpool = nn.AdaptiveAvgPool2d(1);
-            FeatureCount = inWidth;
-            fc = nn.Linear(inWidth, numClasses);
+            FeatureCount = layout.FeatureCount;
+            fc = nn.Linear(FeatureCount, numClasses);
 
             RegisterComponents();
             InitializeWeights(blockList, zeroInitResidual);
         }
+
+        /// <summary>Stem, blocks and widths of this network.</summary>
+        public ResNetLayout Layout { get; }
 
         public ResNetArchitecture Architecture { get; }
         public int InputChannels { get; }
@@ -140,10 +122,10 @@ namespace Microsoft.ML.MixedPrecision.Vision
             Tensor x = normalize.Run(input);
             x = conv1.Run(x);
             LastActivationDType = x.dtype;
-            x = bn1.Run(x).relu_(); // in place: BatchNorm's backward reads its input (see BasicBlock)
+            x = BatchNormCalibration.Run(bn1, x).relu_(); // in place: BatchNorm's backward reads its input (see BasicBlock)
             if (maxpool is not null)
                 x = maxpool.Run(x);
-            foreach (BasicBlock block in blocks)
+            foreach (ResidualBlock block in blocks)
                 x = block.Run(x);
             // flatten rather than view: the pooled tensor may be channels_last.
             return avgpool.Run(x).flatten(1).MoveToOuterDisposeScope();
@@ -177,14 +159,14 @@ namespace Microsoft.ML.MixedPrecision.Vision
             x = OnnxLayerExport.Relu(graph, x);
             if (maxpool is not null)
                 x = OnnxLayerExport.MaxPool2d(graph, maxpool, x);
-            foreach (BasicBlock block in blocks)
+            foreach (ResidualBlock block in blocks)
                 x = block.ExportOnnx(graph, x);
             x = OnnxLayerExport.AdaptiveAvgPool2d(graph, avgpool, x);
             x = OnnxLayerExport.Flatten(graph, x);
             return OnnxLayerExport.Linear(graph, fc, x);
         }
 
-        private void InitializeWeights(IEnumerable<BasicBlock> blockList, bool zeroInitResidual)
+        private void InitializeWeights(IEnumerable<ResidualBlock> blockList, bool zeroInitResidual)
         {
             // torchvision's scheme: He-normal (fan_out) convolutions, BatchNorm gamma 1 / beta 0 (TorchSharp's default),
             // default Linear init. Optionally start each residual branch at zero so blocks begin as identities.
@@ -193,7 +175,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
                 nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
             if (zeroInitResidual)
             {
-                foreach (BasicBlock block in blockList)
+                foreach (ResidualBlock block in blockList)
                     nn.init.zeros_(block.LastNorm.weight);
             }
         }

@@ -4,7 +4,7 @@ namespace Microsoft.ML.MixedPrecision
     public enum ResNetArchitecture
     {
         /// <summary>
-        /// <see cref="PretrainedResNet18"/> when its weights file is found and the data is small (under 10,000 training rows)
+        /// <see cref="PretrainedResNet18"/> when <c>PretrainedModelPath</c> is set, or when the default weights file is found and the data is small (under 10,000 training rows)
         /// or the images are larger than 64 pixels; otherwise trained from scratch: <see cref="ResNetSmall"/> up to 64 pixels,
         /// <see cref="ResNet18"/> above. The log says which and why.
         /// </summary>
@@ -29,9 +29,11 @@ namespace Microsoft.ML.MixedPrecision
         ResNetTiny = 2,
 
         /// <summary>
-        /// Transfer learning: CNTK's ImageNet-pretrained ResNet-18 (four stages of 2, 2, 2 and 3 basic blocks, 64 to 512 channels,
-        /// about 15.9 M parameters), read from the ONNX file that the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18
-        /// ships, with a new linear head for the label's classes. Images are RGB at 128 pixels by default.
+        /// Transfer learning from a pretrained network, with a new linear head for the label's classes: the ResNet-family ONNX
+        /// file that <c>PretrainedModelPath</c> names (torchvision's ResNet-18 to -152, Wide ResNet, ResNeXt, as torch.onnx.export
+        /// writes them), or by default CNTK's ImageNet-pretrained ResNet-18 (four stages of 2, 2, 2 and 3 basic blocks, 64 to 512
+        /// channels, about 15.9 M parameters) from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18. Images are RGB at
+        /// 128 pixels by default. The log says which network was read.
         /// </summary>
         PretrainedResNet18 = 3,
     }

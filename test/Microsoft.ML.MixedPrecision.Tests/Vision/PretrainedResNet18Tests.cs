@@ -64,13 +64,12 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             {
                 var images = RealImages(folder, 224);
                 images.Count.Should().BeGreaterThan(4);
-                using var model = new ResNet(3, 4, ResNetArchitecture.PretrainedResNet18);
-                CntkResNet18Import.Load(model, WeightsPath);
+                using var model = ResNetOnnxImport.Load(WeightsPath, 4, null, PretrainedResNet18File.Fix).Model;
                 model.eval();
                 using var session = new InferenceSession(WeightsPath);
                 using var runOptions = new RunOptions();
                 string input = session.InputMetadata.Keys.Single(), output = session.OutputMetadata.Keys.Single();
-                float[] means = CntkResNet18Import.ChannelMeans;
+                var bgrMeans = ImageInputConvention.Cntk.Mean;
                 double worst = 0;
                 foreach (float[] rgb in images)
                 {
@@ -79,7 +78,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                     int plane = 224 * 224;
                     for (int c = 0; c < 3; c++)
                         for (int i = 0; i < plane; i++)
-                            bgr.Buffer.Span[c * plane + i] = 255f * rgb[(2 - c) * plane + i] - means[2 - c];
+                            bgr.Buffer.Span[c * plane + i] = 255f * rgb[(2 - c) * plane + i] - bgrMeans[c];
                     using var results = session.Run(new[] { NamedOnnxValue.CreateFromTensor(input, bgr) });
                     float[] expected = results.Single(r => r.Name == output).AsEnumerable<float>().ToArray();
 
@@ -108,16 +107,15 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             var mean = graph.Initializer.Single(t => t.Dims.SequenceEqual(new long[] { 1, 3, 224, 224 }));
             float[] values = mean.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(mean.RawData.Span).ToArray() : mean.FloatData.ToArray();
             int plane = 224 * 224;
-            // The mean image is in the network's B, G, R order; ChannelMeans are R, G, B.
+            // The mean image and the convention's means are both in the network's B, G, R order.
             for (int c = 0; c < 3; c++)
-                ((double)values.Skip(c * plane).Take(plane).Average()).Should().BeApproximately(CntkResNet18Import.ChannelMeans[2 - c], 0.01);
+                ((double)values.Skip(c * plane).Take(plane).Average()).Should().BeApproximately(ImageInputConvention.Cntk.Mean[c], 0.01);
         }
 
         [TestMethod]
         public void Missing_weights_file_names_the_file_and_the_package()
         {
-            using var model = new ResNet(3, 2, ResNetArchitecture.PretrainedResNet18);
-            Action load = () => CntkResNet18Import.Load(model, "/nonexistent/ResNet18.onnx");
+            Action load = () => ResNetOnnxImport.Load("/nonexistent/ResNet18.onnx", 2, null, PretrainedResNet18File.Fix);
             load.Should().Throw<FileNotFoundException>().Which.Message.Should()
                 .Contain("/nonexistent/ResNet18.onnx").And.Contain("Microsoft.ML.DnnImageFeaturizer.ResNet18").And.Contain("PretrainedModelPath");
         }
@@ -135,8 +133,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
                     source.ReadExactly(head);
                     target.Write(head);
                 }
-                using var model = new ResNet(3, 2, ResNetArchitecture.PretrainedResNet18);
-                Action load = () => CntkResNet18Import.Load(model, path);
+                Action load = () => ResNetOnnxImport.Load(path, 2, null, PretrainedResNet18File.Fix);
                 load.Should().Throw<InvalidDataException>().Which.Message.Should().Contain(path).And.Contain("Microsoft.ML.DnnImageFeaturizer.ResNet18");
             }
             finally
@@ -153,10 +150,10 @@ namespace Microsoft.ML.MixedPrecision.Tests.Vision
             {
                 using (var other = new ResNet(3, 5, ResNetArchitecture.ResNet18))
                     File.WriteAllBytes(path, ImageClassifierOnnx.ExportWithSoftmax(other, 64, 64, "pixels", "probs"));
-                using var model = new ResNet(3, 2, ResNetArchitecture.PretrainedResNet18);
-                Action load = () => CntkResNet18Import.Load(model, path);
+                Action load = () => ResNetOnnxImport.Load(path, 2, null, PretrainedResNet18File.Fix);
                 load.Should().Throw<InvalidDataException>().Which.Message.Should()
-                    .Contain(path).And.Contain("is not CNTK's ImageNet ResNet18").And.Contain("Microsoft.ML.DnnImageFeaturizer.ResNet18");
+                    .Contain(path).And.Contain("is not a ResNet-family network").And.Contain("(Sub)", "the exported graph starts by normalizing its input")
+                    .And.Contain("Microsoft.ML.DnnImageFeaturizer.ResNet18");
             }
             finally
             {

@@ -10,7 +10,7 @@ using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.to
 namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
 {
     /// <summary>
-    /// Transfer learning from CNTK's ImageNet ResNet18: a new head for the label's classes, trained first on the frozen
+    /// Transfer learning from a pretrained ResNet read from ONNX (CNTK's ImageNet ResNet18 by default): a new head for the label's classes, trained first on the frozen
     /// backbone's features (computed once, in the training precision, BatchNorm in inference mode so its statistics stay
     /// as pretrained), then, with <see cref="BackboneTraining.FineTune"/>, the whole network with the backbone at a lower
     /// learning rate and no weight decay on BatchNorm and bias parameters.
@@ -19,6 +19,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
     {
         private readonly string _weightsPath;
         private ResNet _model = null!; // set by CreateModel, which the template calls first
+        private ImportedResNet _import = null!;
 
         public PretrainedImageFitSteps(ImageClassificationTrainer.Options options, MLContext builder, ImageInputOptions image, ImageAugmentation augmentation,
             string weightsPath, TrainingLog log)
@@ -33,22 +34,22 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         /// </summary>
         public override double DefaultValidationSetFraction => 0;
 
+        public override string ModelDescription => $"a pretrained ResNet ({_model?.Layout.Describe() ?? "not read yet"}) with {ClassCount} classes";
+
         public override Module CreateModel(ImageTrainingData train, int classCount)
         {
             ClassCount = classCount;
-            _model = new ResNet(3, classCount, ResNetArchitecture.PretrainedResNet18);
-            try
-            {
-                CntkResNet18Import.Load(_model, _weightsPath);
-            }
-            catch
-            {
-                _model.Dispose();
-                throw;
-            }
-            Log.Info($"Pretrained backbone: ImageNet ResNet18 from '{_weightsPath}', new {_model.FeatureCount}x{classCount} head.");
+            string fix = Options.PretrainedModelPath == null ? PretrainedResNet18File.Fix : UserFileFix;
+            _import = ResNetOnnxImport.Load(_weightsPath, classCount, Options.PretrainedInputConvention, fix);
+            _model = _import.Model;
+            Log.Info($"Pretrained backbone from '{_weightsPath}': {_import.Describe()}; new {_model.FeatureCount}x{classCount} head.");
             return _model;
         }
+
+        /// <summary>How to fix a user's file that cannot be read.</summary>
+        internal const string UserFileFix =
+            "Set ImageClassificationTrainer.Options.PretrainedModelPath to a ResNet-family ONNX file (docs/bring-your-own-network.md shows the " +
+            "PyTorch export), or leave it null for CNTK's ImageNet ResNet18 (NuGet package " + PretrainedResNet18File.PackageId + ").";
 
         public override TrainingSummary Train(FitContext fit, Module model, ImageTrainingData train, ImageTrainingData? validation)
         {
@@ -59,6 +60,8 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             _model.to(fit.Device);
             try
             {
+                if (!frozen && o.UpdateBatchNormStatistics && _import.FoldedNorms.Count > 0)
+                    CalibrateFoldedNorms(fit, train);
                 TrainingSummary? head = null;
                 if (headEpochs > 0)
                 {
@@ -100,6 +103,43 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 _model.FreezeBatchNormStatistics = false;
                 _model.SetChannelsLast(false);
             }
+        }
+
+        /// <summary>Images the folded BatchNorms' statistics are measured on (evenly spaced over the training data, unaugmented).</summary>
+        internal const int CalibrationImages = 512;
+
+        /// <summary>
+        /// The BatchNorms the export folded away get the statistics of the training images (inference output unchanged), so
+        /// that training-mode BatchNorm starts from the pretrained function (<see cref="BatchNormCalibration"/>).
+        /// </summary>
+        private void CalibrateFoldedNorms(FitContext fit, ImageTrainingData data)
+        {
+            var clock = Stopwatch.StartNew();
+            bool wasTraining = _model.training;
+            _model.eval();
+            int count = Math.Min(data.Count, CalibrationImages), batchSize = Math.Max(fit.Options.BatchSize, 64);
+            try
+            {
+                using var calibration = new BatchNormCalibration(_import.FoldedNorms);
+                using (var noGrad = no_grad())
+                {
+                    // Spread over the data (which is often sorted by class), the same images every time.
+                    var indices = Enumerable.Range(0, count).Select(i => (int)((long)i * data.Count / count)).ToArray();
+                    for (int start = 0; start < count; start += batchSize)
+                    {
+                        fit.Log.ThrowIfCanceled(fit.Options.CancellationToken);
+                        using var scope = NewDisposeScope();
+                        var batch = data.CreateBatch(new ReadOnlySpan<int>(indices, start, Math.Min(batchSize, count - start)), random: null, augment: false);
+                        _model.Features(data.ToTensors(batch, fit.Device));
+                    }
+                }
+                calibration.Apply();
+            }
+            finally
+            {
+                _model.train(wasTraining);
+            }
+            fit.Log.Info($"Measured the statistics of the {_import.FoldedNorms.Count} folded BatchNorms on {count} training images in {clock.Elapsed.TotalSeconds:F1} s.");
         }
 
         /// <summary>
