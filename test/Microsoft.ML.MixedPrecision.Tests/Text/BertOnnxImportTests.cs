@@ -131,7 +131,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         /// The largest difference between our encoder's token vectors (one padded batch) and ONNX Runtime's last_hidden_state
         /// (each sequence alone, token types 1 after the first [SEP]) over the real tokens.
         /// </summary>
-        private static double WorstDifference(PretrainedTextEncoder encoder, byte[] onnx, WordPieceTokenizer tokenizer, long[][] sequences)
+        internal static double WorstDifference(PretrainedTextEncoder encoder, byte[] onnx, WordPieceTokenizer tokenizer, long[][] sequences)
         {
             var shape = encoder.Layout.Shape(classes: 3) with { PadId = tokenizer.PadId, SepId = tokenizer.SepId };
             using var model = new BertClassifier(shape);
