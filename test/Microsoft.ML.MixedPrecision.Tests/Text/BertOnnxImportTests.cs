@@ -92,15 +92,20 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         }
 
         [TestMethod]
-        public void Graph_with_another_activation_is_refused_naming_the_node()
+        [DataRow("relu", false, "layer 0's feed-forward activation is not erf GELU*(Relu)", DisplayName = "ReLU activation")]
+        [DataRow("ms-gelu", false, "an operator of domain 'com.microsoft'*export the model without graph optimization*(com.microsoft.Gelu)",
+            DisplayName = "ONNX Runtime's fused Gelu")]
+        [DataRow("erf", true, "the embedding table 'w2' is indexed by positions computed from input_ids*(RoBERTa-style*(Gather)",
+            DisplayName = "RoBERTa positions")]
+        public void Graph_that_is_not_a_post_ln_bert_is_refused_naming_the_node(string activation, bool robertaPositions, string expected)
         {
             string folder = TempFolder();
             try
             {
-                string path = new TinyBertOnnx { Activation = "relu" }.Write(folder);
+                string path = new TinyBertOnnx { Activation = activation, RobertaPositions = robertaPositions }.Write(folder);
                 Action read = () => PretrainedTextEncoder.Read(path, vocabularyPath: null);
                 read.Should().Throw<InvalidDataException>()
-                    .WithMessage($"'{path}' is not a BERT-family encoder*layer 0's feed-forward activation is not erf GELU*(Relu)*Supported: a post-LN BERT*");
+                    .WithMessage($"'{path}' is not a BERT-family encoder*{expected}*Supported: a post-LN BERT*");
             }
             finally
             {

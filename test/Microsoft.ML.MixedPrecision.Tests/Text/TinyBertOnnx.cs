@@ -27,8 +27,13 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
         public float Epsilon { get; init; } = 1e-7f;
         public bool FusedLayerNorm { get; init; }
         public bool ConstantReshape { get; init; }
-        /// <summary>"erf" (decomposed GELU), "gelu" (one Gelu node) or "relu" (not BERT: refused).</summary>
+        /// <summary>
+        /// "erf" (decomposed GELU), "gelu" (one Gelu node), or, refused as not BERT: "relu", "ms-gelu" (ONNX Runtime's fused
+        /// com.microsoft Gelu).
+        /// </summary>
         public string Activation { get; init; } = "erf";
+        /// <summary>RoBERTa's position ids, computed from input_ids (cumulative count of non-padding tokens + the padding id): refused.</summary>
+        public bool RobertaPositions { get; init; }
         public int Seed { get; init; } = 1;
 
         /// <summary>Specials at 3, 0, 7, 1 ([PAD], [UNK], [CLS], [SEP]); the synthetic texts' words, letters and "##" letters.</summary>
@@ -113,7 +118,9 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
                 string typed = Op("Gather", Weight(0.5f, 0, _shape.TokenTypes, _shape.Width), types);
                 string length = Op("Unsqueeze", Op("Gather", new[] { Op("Shape", ids), _g.AddInitializer("c", new[] { 1L }) }, A.Attr("axis", 0L)), Longs(0));
                 string table = _g.AddInitializer("c", Enumerable.Range(0, _shape.MaxPositions).Select(i => (long)i).ToArray(), 1, _shape.MaxPositions);
-                string positionIds = Op("Slice", table, Longs(0), length, Longs(1));
+                string positionIds = _shape.RobertaPositions
+                    ? Op("Add", Op("CumSum", Op("Cast", new[] { Op("Not", Op("Equal", ids, Longs(3))) }, A.Attr("to", 7L)), _g.AddInitializer("c", new[] { 1L })), Longs(3))
+                    : Op("Slice", table, Longs(0), length, Longs(1));
                 string positions = Op("Gather", Weight(0.5f, 0, _shape.MaxPositions, _shape.Width), positionIds);
                 return Op("Add", Op("Add", words, typed), positions);
             }
@@ -165,11 +172,18 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
                 return LayerNorm(Op("Add", Linear(activated, _shape.FeedForward, width), attended));
             }
 
+            private string MicrosoftGelu(string x)
+            {
+                _g.UseOpset("com.microsoft", 1);
+                return _g.AddNode("Gelu", new[] { x }, new[] { "/Gelu" }, domain: "com.microsoft")[0];
+            }
+
             private string Activate(string x) => _shape.Activation switch
             {
                 "erf" => Op("Mul", Op("Mul", x, Op("Add", Op("Erf", Op("Div", x, Float((float)Math.Sqrt(2)))), Float(1))), Float(0.5f)),
                 "gelu" => Op("Gelu", x),
                 "relu" => Op("Relu", x),
+                "ms-gelu" => MicrosoftGelu(x),
                 _ => throw new ArgumentException(_shape.Activation),
             };
         }
