@@ -17,7 +17,9 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     /// </summary>
     internal sealed class PretrainedBertFitSteps : TextFitSteps
     {
-        private readonly PretrainedTextEncoder _encoder;
+        private readonly string _name;
+        private readonly string[] _vocabulary;
+        private PretrainedTextEncoder? _encoder; // its parsed graph (as large as the weights) is let go once they are imported
         private WordPieceTokenizer _tokenizer = null!; // set by CreateModel, which the template calls first
         private BertClassifier _model = null!;
 
@@ -25,18 +27,21 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             : base(options, builder, log)
         {
             _encoder = encoder;
+            _name = encoder.Name;
+            _vocabulary = encoder.Vocabulary;
         }
 
         /// <summary>A fine-tune of a pretrained encoder needs few epochs (BERT's recipe: 2–4).</summary>
         public override int DefaultEpochs => 3;
 
-        public override string ModelDescription => $"{_encoder.Name} ({_model.Shape}, {_model.Shape.Classes} classes)";
+        public override string ModelDescription => $"{_name} ({_model.Shape}, {_model.Shape.Classes} classes)";
 
         public override Module CreateModel(TextRows train, int classCount)
         {
             var o = Options;
-            _tokenizer = new WordPieceTokenizer(_encoder.Vocabulary, o.MaxSequenceLength);
-            var shape = _encoder.Layout.Shape(classCount) with
+            var encoder = _encoder ?? throw new InvalidOperationException("The pretrained encoder's weights were already imported.");
+            _tokenizer = new WordPieceTokenizer(_vocabulary, o.MaxSequenceLength);
+            var shape = encoder.Layout.Shape(classCount) with
             {
                 HiddenDropout = o.Dropout,
                 AttentionDropout = o.AttentionDropout,
@@ -45,9 +50,10 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
                 SepId = _tokenizer.SepId,
             };
             _model = new BertClassifier(shape);
-            BertImport.Load(_model, _encoder);
+            BertImport.Load(_model, encoder);
+            _encoder = null;
             _model.TrainWordEmbeddings(o.TrainWordEmbeddings);
-            Log.Info($"Text encoder: {_encoder.Name}, {shape}, a new head for {classCount} classes.");
+            Log.Info($"Text encoder: {_name}, {shape}, a new head for {classCount} classes.");
             return _model;
         }
 
@@ -75,8 +81,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 
         public override TextClassificationTransformer CreateTransformer(byte[] onnxModel, IDataView input, VBuffer<ReadOnlyMemory<char>> classNames,
             int classCount, TrainingSummary summary)
-            => CreateTransformer(onnxModel, input, classNames, classCount, summary, _encoder.Vocabulary.Length, Description);
+            => CreateTransformer(onnxModel, input, classNames, classCount, summary, _vocabulary.Length, Description);
 
-        private string Description => $"{_encoder.Name} fine-tuned: {_model.Shape}";
+        private string Description => $"{_name} fine-tuned: {_model.Shape}";
     }
 }
