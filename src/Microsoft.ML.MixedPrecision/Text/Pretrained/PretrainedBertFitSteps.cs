@@ -9,42 +9,51 @@ using Module = TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.to
 namespace Microsoft.ML.MixedPrecision.Text.Pretrained
 {
     /// <summary>
-    /// The pretrained text encoder's parts of the one Fit: all-MiniLM-L6-v2 with a new head, WordPiece ids (the same
+    /// The pretrained text encoder's parts of the one Fit: a BERT-family encoder (all-MiniLM-L6-v2 by default, or the one
+    /// <see cref="TextClassificationTrainer.Options.PretrainedModelPath"/> names) with a new head, WordPiece ids (the same
     /// tokenization inside the exported graph), BERT's fine-tuning recipe — AdamW, linear warm-up and decay, the
     /// encoder at <see cref="TextClassificationTrainer.Options.EncoderLearningRateFactor"/> of the head's rate, no weight
     /// decay on LayerNorm and bias parameters, batches bucketed by length.
     /// </summary>
-    internal sealed class MiniLmFitSteps : TextFitSteps
+    internal sealed class PretrainedBertFitSteps : TextFitSteps
     {
-        private readonly MiniLmPackage _package;
+        private readonly string _name;
+        private readonly string[] _vocabulary;
+        private PretrainedTextEncoder? _encoder; // its parsed graph (as large as the weights) is let go once they are imported
         private WordPieceTokenizer _tokenizer = null!; // set by CreateModel, which the template calls first
         private BertClassifier _model = null!;
 
-        public MiniLmFitSteps(TextClassificationTrainer.Options options, MLContext builder, TrainingLog log, MiniLmPackage package)
+        public PretrainedBertFitSteps(TextClassificationTrainer.Options options, MLContext builder, TrainingLog log, PretrainedTextEncoder encoder)
             : base(options, builder, log)
         {
-            _package = package;
+            _encoder = encoder;
+            _name = encoder.Name;
+            _vocabulary = encoder.Vocabulary;
         }
 
         /// <summary>A fine-tune of a pretrained encoder needs few epochs (BERT's recipe: 2–4).</summary>
         public override int DefaultEpochs => 3;
 
-        public override string ModelDescription => $"all-MiniLM-L6-v2 ({_model.Shape}, {_model.Shape.Classes} classes)";
+        public override string ModelDescription => $"{_name} ({_model.Shape}, {_model.Shape.Classes} classes)";
 
         public override Module CreateModel(TextRows train, int classCount)
         {
             var o = Options;
-            _tokenizer = new WordPieceTokenizer(_package.Vocabulary, o.MaxSequenceLength);
-            var shape = BertShape.MiniLmL6(classCount) with
+            var encoder = _encoder ?? throw new InvalidOperationException("The pretrained encoder's weights were already imported.");
+            _tokenizer = new WordPieceTokenizer(_vocabulary, o.MaxSequenceLength);
+            var shape = encoder.Layout.Shape(classCount) with
             {
                 HiddenDropout = o.Dropout,
                 AttentionDropout = o.AttentionDropout,
                 Pooling = o.Pooling,
+                PadId = _tokenizer.PadId,
+                SepId = _tokenizer.SepId,
             };
             _model = new BertClassifier(shape);
-            MiniLmImport.Load(_model, _package);
+            BertImport.Load(_model, encoder);
+            _encoder = null;
             _model.TrainWordEmbeddings(o.TrainWordEmbeddings);
-            Log.Info($"Text encoder: all-MiniLM-L6-v2, {shape}, a new head for {classCount} classes.");
+            Log.Info($"Text encoder: {_name}, {shape}, a new head for {classCount} classes.");
             return _model;
         }
 
@@ -68,11 +77,12 @@ namespace Microsoft.ML.MixedPrecision.Text.Pretrained
         private long[] EncodeIds(string first, string? second) => _tokenizer.Encode(first, second).Ids;
 
         public override OnnxGraphBuilder ExportLogits(Module model, out string logitsName)
-            => MiniLmClassifierOnnx.Build(_model, _tokenizer, OnnxInput, Pairs, out logitsName);
+            => BertClassifierOnnx.Build(_model, _tokenizer, OnnxInput, Pairs, Description, out logitsName);
 
         public override TextClassificationTransformer CreateTransformer(byte[] onnxModel, IDataView input, VBuffer<ReadOnlyMemory<char>> classNames,
             int classCount, TrainingSummary summary)
-            => CreateTransformer(onnxModel, input, classNames, classCount, summary, _package.Vocabulary.Length,
-                "all-MiniLM-L6-v2 fine-tuned: " + _model.Shape);
+            => CreateTransformer(onnxModel, input, classNames, classCount, summary, _vocabulary.Length, Description);
+
+        private string Description => $"{_name} fine-tuned: {_model.Shape}";
     }
 }
