@@ -235,6 +235,8 @@ if [[ $want_mpi -eq 1 ]]; then
     log "data-parallel training and its tests need Debian's openmpi-bin: run 'apt-get install --no-install-recommends openmpi-bin' as root"
     exit 1
   fi
+fi
+
 if [[ $want_torchvision -eq 1 ]]; then
   # ./build.sh test: Vision/TorchVision/export_resnets.py exports torchvision ResNets (random weights) for the import tests.
   missing=()
