@@ -36,6 +36,7 @@ namespace Microsoft.ML.MixedPrecision.Vision
 
             var graph = new OnnxGraphBuilder(model.Architecture.ToString());
             graph.AddMetadata("architecture", model.Architecture.ToString());
+            graph.AddMetadata("layout", model.Layout.Describe()); // which network, whatever file a pretrained one came from
             graph.AddMetadata("classes", model.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture));
             graph.AddInput(inputName, TensorProto.Types.DataType.Float, new long?[] { Batch(symbolicBatch), channels, height, width },
                 BatchNames(symbolicBatch));

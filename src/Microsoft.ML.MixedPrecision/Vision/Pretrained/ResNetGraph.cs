@@ -34,6 +34,8 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
         private readonly List<ConvUnit> _units = new();
         private readonly List<BlockLayout> _blocks = new();
         private ResidualBlockKind? _kind;
+        private StemLayout? _stem;
+        private PoolLayout? _maxPool;
 
         private ResNetGraph(ModelProto model, string path, string fix)
         {
@@ -121,11 +123,8 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             var stray = graph.Node.FirstOrDefault(n => !_walked.Contains(n));
             if (stray != null)
                 throw Mismatch(stray, "is not part of the ResNet walked from the input (a branch the family does not have)");
-            Layout = new ResNetLayout(StemLayout!, MaxPoolLayout, _kind!.Value, _blocks);
+            Layout = new ResNetLayout(_stem!, _maxPool, _kind!.Value, _blocks);
         }
-
-        private StemLayout? StemLayout { get; set; }
-        private PoolLayout? MaxPoolLayout { get; set; }
 
         /// <summary>Stem conv [BN] → ReLU → [MaxPool]; returns the stem's output.</summary>
         private string Stem(string input)
@@ -137,7 +136,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
             if (w[2] != w[3] || Group(conv) != 1)
                 throw Mismatch(conv, $"is a stem convolution of kernel {w[2]}×{w[3]}, group {Group(conv)}; expected a square kernel, no groups");
             int padding = Padding(conv, kernel, stride);
-            StemLayout = new StemLayout((int)w[1], (int)w[0], kernel, stride, padding);
+            _stem = new StemLayout((int)w[1], (int)w[0], kernel, stride, padding);
             string x = Next(unit.Output, "Relu", "the stem's ReLU").Output[0];
             var after = _consumers[x].ToList();
             if (after.Count == 1 && after[0].OpType == "MaxPool")
@@ -146,7 +145,7 @@ namespace Microsoft.ML.MixedPrecision.Vision.Pretrained
                 long[] k = Ints(pool, "kernel_shape").ToArray();
                 if (k.Length != 2 || k[0] != k[1] || pool.Attribute.Any(a => a.Name == "ceil_mode" && a.I != 0))
                     throw Mismatch(pool, "is a max pool that is not square (or uses ceil_mode)");
-                MaxPoolLayout = new PoolLayout((int)k[0], Stride(pool), Padding(pool, (int)k[0], Stride(pool)));
+                _maxPool = new PoolLayout((int)k[0], Stride(pool), Padding(pool, (int)k[0], Stride(pool)));
                 x = pool.Output[0];
             }
             return x;
