@@ -39,6 +39,14 @@ namespace Microsoft.ML.MixedPrecision.Training
         /// <summary>Time the allreduce itself took (flattening, the transfer and the sums, copying back).</summary>
         public TimeSpan Elapsed => _clock.Elapsed;
 
+        /// <summary>Starts the statistics afresh (at each training phase, whose time <see cref="Describe"/> divides by).</summary>
+        public void ResetStatistics()
+        {
+            _clock.Reset();
+            _waiting.Reset();
+            Steps = 0;
+        }
+
         /// <summary>Replaces every parameter's gradient by its mean over the ranks (parameters without one are left as they are).</summary>
         public void AverageGradients(IReadOnlyList<TorchSharp.Modules.Parameter> parameters)
         {

@@ -53,6 +53,7 @@ namespace Microsoft.ML.MixedPrecision.Training
             }
             TrainingSummary summary;
             var plan = PlanBatches(model, train, validation, phase, checkpoints?.ResumeProgress(phaseIndex));
+            _sync.ResetStatistics();
             using (var run = new PhaseRun<TBatch>(this, model, train, validation, seed, phase, checkpoints, phaseIndex, plan))
             {
                 run.Resume();
