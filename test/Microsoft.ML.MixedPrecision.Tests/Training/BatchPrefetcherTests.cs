@@ -59,7 +59,9 @@ namespace Microsoft.ML.MixedPrecision.Tests.Training
                 else
                     bursts.Add(1);
             }
-            bursts[0].Should().Be(depth, "the queue is filled at the start");
+            // The first burst fills the queue; when the loop takes batch 0 before the queue is full, the worker makes one more
+            // in the same wake (a CI run on ML.NET 5 saw 5 for depth 4).
+            bursts[0].Should().BeInRange(depth, depth + 1, "the queue is filled at the start");
             bursts.Skip(1).SkipLast(1).Should().OnlyContain(b => b == depth - BatchPrefetcher<RecordingData.Batch>.RefillAt,
                 $"each refill starts at {BatchPrefetcher<RecordingData.Batch>.RefillAt} queued and fills up to {depth} (bursts: {string.Join(", ", bursts)})");
             bursts.Sum().Should().Be(batches);
