@@ -55,6 +55,27 @@ apt_install_showing_changes() {
   DEBIAN_FRONTEND=noninteractive apt-get -y -qq install "$@" >/dev/null
 }
 
+# Installs Debian packages without their recommends, logging how many packages come with them ("ok" when all are there).
+# PURPOSE ends the log line ("installing ... for PURPOSE"); NEEDS starts the error ("the tests need Debian's ...").
+ensure_packages_without_recommends() {
+  local purpose=$1 needs=$2; shift 2
+  local missing=() pkg new
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    log "$(IFS=,; echo "$*" | sed 's/,/, /g'): ok"
+  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get -qq update
+    new=$(DEBIAN_FRONTEND=noninteractive apt-get -s install --no-install-recommends "${missing[@]}" | awk '$1 == "Inst" { n++ } END { print n + 0 }')
+    log "installing ${missing[*]} for $purpose ($new packages with their dependencies, no recommends)"
+    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "$needs Debian's ${missing[*]}: run 'apt-get install --no-install-recommends ${missing[*]}' as root"
+    exit 1
+  fi
+}
+
 libstdcxx_path() {
   local p
   for p in /lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
@@ -203,22 +224,8 @@ fi
 
 if [[ $want_peer -eq 1 ]]; then
   # ./build.sh bench --peer: the PyTorch mirror of the benchmark's networks (eval/Benchmarks/Peer). Not needed by CI.
-  missing=()
-  for pkg in python3-torch libopenblas0-openmp; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  if [[ ${#missing[@]} -eq 0 ]]; then
-    log "python3-torch, libopenblas0-openmp: ok"
-  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get -qq update
-    # Without recommends (they pull in OpenCV, GDAL, Qt, ...): what remains is libtorch, its libraries and numpy.
-    new=$(DEBIAN_FRONTEND=noninteractive apt-get -s install --no-install-recommends "${missing[@]}" | awk '$1 == "Inst" { n++ } END { print n + 0 }')
-    log "installing ${missing[*]} for the PyTorch peer ($new packages with their dependencies, no recommends)"
-    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    log "the benchmark's PyTorch peer needs Debian's ${missing[*]}: run 'apt-get install --no-install-recommends ${missing[*]}' as root"
-    exit 1
-  fi
+  # Without recommends (they pull in OpenCV, GDAL, Qt, ...): what remains is libtorch, its libraries and numpy.
+  ensure_packages_without_recommends "the PyTorch peer" "the benchmark's PyTorch peer needs" python3-torch libopenblas0-openmp
   /usr/bin/python3 -c 'import torch' 2>/dev/null \
     || { log "python3-torch is installed but '/usr/bin/python3 -c \"import torch\"' fails:"; /usr/bin/python3 -c 'import torch'; exit 1; }
 fi
@@ -239,22 +246,8 @@ fi
 
 if [[ $want_torchvision -eq 1 ]]; then
   # ./build.sh test: Vision/TorchVision/export_resnets.py exports torchvision ResNets (random weights) for the import tests.
-  missing=()
-  for pkg in python3-torch python3-torchvision; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  if [[ ${#missing[@]} -eq 0 ]]; then
-    log "python3-torch, python3-torchvision: ok"
-  elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get -qq update
-    # Without recommends (they pull in more of OpenCV, Qt, ...); torchvision's own dependencies still bring ~180 packages.
-    new=$(DEBIAN_FRONTEND=noninteractive apt-get -s install --no-install-recommends "${missing[@]}" | awk '$1 == "Inst" { n++ } END { print n + 0 }')
-    log "installing ${missing[*]} for the torchvision import tests ($new packages with their dependencies, no recommends)"
-    DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    log "the torchvision import tests need Debian's ${missing[*]}: run 'apt-get install --no-install-recommends ${missing[*]}' as root"
-    exit 1
-  fi
+  # Without recommends (they pull in more of OpenCV, Qt, ...); torchvision's own dependencies still bring ~180 packages.
+  ensure_packages_without_recommends "the torchvision import tests" "the torchvision import tests need" python3-torch python3-torchvision
   /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null \
     || { log "python3-torchvision is installed but '/usr/bin/python3 -c \"import torch, torchvision\"' fails:"; /usr/bin/python3 -c 'import torch, torchvision'; exit 1; }
 fi
