@@ -97,8 +97,8 @@ namespace Microsoft.ML.MixedPrecision.Tests.Architecture
         /// bottom of the same stack: its root is "Amp", its Native/ is "Native", so nothing of the core may use the trainers.
         /// </summary>
         private static List<(string Folder, string Text)> LibraryFiles() =>
-            FilesByTopFolder(Path.Combine(RepositoryRoot(), "src", "Microsoft.ML.MixedPrecision"), ".")
-                .Concat(FilesByTopFolder(Path.Combine(RepositoryRoot(), "src", "Microsoft.ML.MixedPrecision.Amp"), "Amp"))
+            FilesByTopFolder(Path.Combine(RepositoryFolder.Root(), "src", "Microsoft.ML.MixedPrecision"), ".")
+                .Concat(FilesByTopFolder(Path.Combine(RepositoryFolder.Root(), "src", "Microsoft.ML.MixedPrecision.Amp"), "Amp"))
                 .ToList();
 
         private static IEnumerable<(string Folder, string Text)> FilesByTopFolder(string root, string rootFolder) =>
@@ -112,14 +112,5 @@ namespace Microsoft.ML.MixedPrecision.Tests.Architecture
                     return (top, File.ReadAllText(p));
                 });
 
-        private static string RepositoryRoot()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            {
-                if (File.Exists(Path.Combine(dir.FullName, "Microsoft.ML.MixedPrecision.sln")))
-                    return dir.FullName;
-            }
-            throw new DirectoryNotFoundException("The repository root (Microsoft.ML.MixedPrecision.sln) is not above " + AppContext.BaseDirectory);
-        }
     }
 }

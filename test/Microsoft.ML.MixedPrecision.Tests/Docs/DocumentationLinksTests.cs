@@ -24,7 +24,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         [TestMethod]
         public void Every_relative_link_of_the_documentation_leads_to_a_file_and_heading()
         {
-            string root = RepositoryRoot();
+            string root = RepositoryFolder.Root();
             var documents = new[] { Path.Combine(root, "README.md") }
                 .Concat(Directory.GetFiles(Path.Combine(root, "docs"), "*.md", SearchOption.AllDirectories))
                 .Concat(Directory.GetFiles(Path.Combine(root, "src"), "PACKAGE-README.md", SearchOption.AllDirectories))
@@ -78,12 +78,5 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
 
         private static string? ReadIfExists(string path) => File.Exists(path) ? File.ReadAllText(path) : null;
 
-        private static string RepositoryRoot()
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Microsoft.ML.MixedPrecision.sln")))
-                    return dir.FullName;
-            throw new AssertFailedException($"No repository root above {AppContext.BaseDirectory}.");
-        }
     }
 }

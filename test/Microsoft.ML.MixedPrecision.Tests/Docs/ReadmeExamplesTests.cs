@@ -88,21 +88,11 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         private static string ImagesFolder => Path.Combine(Root, "data", "test");
         private static string TextsFile => Path.Combine(Root, "data", "texts.tsv");
 
-        private static string RepositoryRoot
-        {
-            get
-            {
-                for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-                    if (File.Exists(Path.Combine(dir.FullName, "Microsoft.ML.MixedPrecision.sln")) && File.Exists(Path.Combine(dir.FullName, "README.md")))
-                        return dir.FullName;
-                throw new AssertFailedException($"No repository root above {AppContext.BaseDirectory}.");
-            }
-        }
 
         /// <summary>The README's programs by name, their code as written.</summary>
         private static Dictionary<string, string> ReadmePrograms()
         {
-            string[] lines = File.ReadAllLines(Path.Combine(RepositoryRoot, "README.md"));
+            string[] lines = File.ReadAllLines(Path.Combine(RepositoryFolder.Root(), "README.md"));
             var programs = new Dictionary<string, string>();
             for (int i = 0; i < lines.Length; i++)
             {
@@ -135,21 +125,21 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         [TestMethod]
         public void The_amp_core_block_is_samples_AmpQuickstart()
         {
-            string sample = File.ReadAllText(Path.Combine(RepositoryRoot, "samples", "AmpQuickstart", "Program.cs")).Replace("\r\n", "\n");
+            string sample = File.ReadAllText(Path.Combine(RepositoryFolder.Root(), "samples", "AmpQuickstart", "Program.cs")).Replace("\r\n", "\n");
             ReadmePrograms()["amp-core"].Should().Be(sample, "samples/AmpQuickstart/Program.cs is the runnable twin of the README's AMP core block");
         }
 
         [TestMethod]
         public void The_checkpoints_block_is_samples_CheckpointResume()
         {
-            string sample = File.ReadAllText(Path.Combine(RepositoryRoot, "samples", "CheckpointResume", "Program.cs")).Replace("\r\n", "\n");
+            string sample = File.ReadAllText(Path.Combine(RepositoryFolder.Root(), "samples", "CheckpointResume", "Program.cs")).Replace("\r\n", "\n");
             ReadmePrograms()["checkpoints"].Should().Be(sample, "samples/CheckpointResume/Program.cs is the runnable twin of the README's checkpoints block");
         }
 
         [TestMethod]
         public void The_readme_is_a_user_guide_of_at_most_440_lines()
         {
-            File.ReadAllLines(Path.Combine(RepositoryRoot, "README.md")).Length.Should().BeLessThanOrEqualTo(440,
+            File.ReadAllLines(Path.Combine(RepositoryFolder.Root(), "README.md")).Length.Should().BeLessThanOrEqualTo(440,
                 "measurements and decision records belong in docs/, the README is for the person who installs the package");
         }
 
@@ -321,7 +311,7 @@ namespace Microsoft.ML.MixedPrecision.Tests.Docs
         {
             string Ours(string name) => PackageFeed != null
                 ? $"""<PackageReference Include="{name}" Version="{PackageVersion}" />"""
-                : $"""<ProjectReference Include="{Path.Combine(RepositoryRoot, "src", name, name + ".csproj")}" />""";
+                : $"""<ProjectReference Include="{Path.Combine(RepositoryFolder.Root(), "src", name, name + ".csproj")}" />""";
             var (ml, onnxRuntime, _) = Scoring.MLNetLine.Versions;
             return program switch
             {
